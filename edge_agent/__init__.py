@@ -1,0 +1,1 @@
+"""Vitalgate edge_agent package."""

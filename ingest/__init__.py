@@ -1,0 +1,1 @@
+"""Vitalgate ingest package."""

@@ -1,0 +1,1 @@
+"""Vitalgate rules package."""

@@ -1,0 +1,1 @@
+"""Vitalgate simulators package."""
