@@ -37,6 +37,7 @@ from gateway.model import (
     ReadingSource,
     local_day,
 )
+from gateway.store.api_store import ApiStoreMixin
 from gateway.store.base import (
     QUARANTINE_STATUSES,
     AddResult,
@@ -74,7 +75,7 @@ def split_sql(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-class SqlStore(Store):
+class SqlStore(ApiStoreMixin, Store):
     """Dialect-independent store logic."""
 
     dialect: str
