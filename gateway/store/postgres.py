@@ -35,6 +35,8 @@ class PostgresStore(SqlStore):
     """Store backed by PostgreSQL (optionally with TimescaleDB)."""
 
     dialect = "postgres"
+    _for_update = " FOR UPDATE"
+    _skip_locked = " SKIP LOCKED"
 
     def __init__(self, url: str, pool_size: int = 4) -> None:
         super().__init__()

@@ -47,6 +47,7 @@ from gateway.store.base import (
     Store,
     StoreError,
 )
+from gateway.store.escalation_store import EscalationStoreMixin
 from gateway.units import Metric, Unit
 
 METRIC_COLUMNS: tuple[str, ...] = tuple(m.value for m in Metric)
@@ -75,13 +76,14 @@ def split_sql(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-class SqlStore(ApiStoreMixin, Store):
+class SqlStore(EscalationStoreMixin, ApiStoreMixin, Store):
     """Dialect-independent store logic."""
 
     dialect: str
 
     def __init__(self) -> None:
         self._tz_cache: dict[str, ZoneInfo] = {}
+        self._init_escalation_hooks()
 
     # -- dialect hooks -----------------------------------------------------
     @abstractmethod
