@@ -373,3 +373,21 @@ class ApiStoreMixin:
         assert created is not None
         return HubCredentials(hub_id=r[0], practice_id=r[1], mqtt_username=r[2],
                               password_hash=r[3], created_at=created)
+
+    # -- assignments and enrolment queries -------------------------------------
+    def end_assignment(self, serial: str, patient_id: str, practice_id: str,
+                       end: datetime) -> None:
+        """Close the open assignment of ``serial`` to ``patient_id`` at ``end``."""
+        with self._tx() as cur:
+            cur = self._exec(cur, "UPDATE device_assignments SET end_at = ? WHERE "
+                                  "device_serial = ? AND patient_id = ? AND practice_id = ? "
+                                  "AND end_at IS NULL AND start_at <= ?",
+                             (self._ts(end), serial, patient_id, practice_id, self._ts(end)))
+            if cur.rowcount < 1:
+                raise NotFound(f"open assignment of device {serial}")
+
+    def patients_with_condition(self, practice_id: str, condition: str) -> list[str]:
+        """Ids of the practice's patients enrolled with ``condition``."""
+        rows = self._all("SELECT patient_id, conditions FROM enrollments WHERE practice_id = ?",
+                         (practice_id,))
+        return sorted(r[0] for r in rows if condition in r[1].split(","))

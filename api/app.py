@@ -1,0 +1,162 @@
+"""The FastAPI application factory.
+
+``create_app(settings, store)`` builds everything a request needs -- token
+service, templates, the metrics renderer -- and keeps it on ``app.state``;
+nothing is created at import time, so tests build as many apps as they like,
+each with its own store and clock.  The caller owns the store (opens,
+migrates and closes it); ``vitalgate api`` (:mod:`api.cli`) is the wiring for
+a real process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from api.deps import AppContext
+from api.routes import ROUTERS
+from api.security import AuthError, ForbiddenError, JwksClient, TokenService
+from api.web import fmt_dt, web_router
+from gateway.escalations import LifecycleError
+from gateway.settings import DEV_SECRET, Settings
+from gateway.store import Conflict, NotFound, Store, StoreError
+from gateway.store.api_store import ApiStoreMixin
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+_HERE = Path(__file__).parent
+
+#: Sent with every response.  Pages use no inline script and no third-party
+#: origin, so the policy can be strict; inline SVG needs no exception.
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": ("default-src 'self'; img-src 'self' data:; "
+                                "style-src 'self'; script-src 'self'; frame-ancestors 'none'; "
+                                "form-action 'self'; base-uri 'none'"),
+    "Cache-Control": "no-store",
+}
+
+
+def default_metrics_render() -> tuple[bytes, str]:
+    """Prometheus text of the process's default registry."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings,
+    store: Store,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    metrics_render: Callable[[], tuple[bytes, str] | bytes | str] | None = None,
+    jwks_client: JwksClient | None = None,
+) -> FastAPI:
+    """Build the Vitalgate HTTP app (JSON API under ``/api/v1``, web pages, probes).
+
+    ``clock`` returns aware UTC now (tests move it); ``metrics_render`` returns
+    Prometheus text (or ``(body, content_type)``); ``jwks_client`` replaces
+    OIDC discovery (tests).  Refuses the development secret outside dev mode.
+    """
+    if settings.mode != "dev" and (settings.secret_key == DEV_SECRET
+                                   or len(settings.secret_key) < 32):
+        raise ValueError("refusing to start: secret_key is the development default or too "
+                         "short outside dev mode")
+    if not isinstance(store, ApiStoreMixin):
+        raise TypeError("the API needs a SQL store (SQLite or PostgreSQL)")
+    clock = clock or _utcnow
+
+    def render_metrics() -> tuple[bytes, str]:
+        if metrics_render is None:
+            return default_metrics_render()
+        out = metrics_render()
+        if isinstance(out, tuple):
+            return out
+        body = out.encode() if isinstance(out, str) else out
+        return body, "text/plain; version=0.0.4; charset=utf-8"
+
+    templates = Jinja2Templates(directory=str(_HERE / "templates"))
+    tokens = TokenService(settings.secret_key, clock, oidc_issuer=settings.oidc_issuer,
+                          oidc_audience=settings.oidc_audience, jwks_client=jwks_client)
+    templates.env.filters["fmt_dt"] = fmt_dt
+    ctx = AppContext(settings=settings, store=store, clock=clock,  # type: ignore[arg-type]
+                     tokens=tokens, templates=templates, metrics_render=render_metrics)
+
+    app = FastAPI(title="Vitalgate", version="1", docs_url="/docs", redoc_url=None,
+                  openapi_url="/openapi.json",
+                  description="Remote patient monitoring gateway: registry, readings, "
+                              "escalations, care plans, audit.  Bearer JWT auth.")
+    app.state.ctx = ctx
+    _install_error_handlers(app)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        response = await call_next(request)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
+
+    @app.get("/healthz", tags=["probes"], response_class=PlainTextResponse)
+    def healthz() -> str:
+        """Liveness: the process answers."""
+        return "ok"
+
+    @app.get("/readyz", tags=["probes"], response_class=PlainTextResponse)
+    def readyz() -> Response:
+        """Readiness: the store answers a query."""
+        try:
+            store.schema_version()  # type: ignore[attr-defined]
+        except Exception:  # any failure means "not ready"
+            log.warning("readiness check failed", exc_info=True)
+            return PlainTextResponse("store unavailable", status_code=503)
+        return PlainTextResponse("ok")
+
+    @app.get("/metrics", tags=["probes"], response_class=PlainTextResponse)
+    def metrics() -> Response:
+        """Prometheus metrics (text exposition format)."""
+        body, content_type = render_metrics()
+        return Response(body, media_type=content_type)
+
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Map domain errors to HTTP once, here."""
+
+    def handler(code: int, headers: dict[str, str] | None = None) -> Any:
+        async def handle(request: Request, exc: Exception) -> Response:
+            if code == 401 and not request.url.path.startswith(API_PREFIX):
+                from fastapi.responses import RedirectResponse
+
+                return RedirectResponse("/login", status_code=303)
+            return JSONResponse({"detail": str(exc) or type(exc).__name__}, status_code=code,
+                                headers=headers)
+
+        return handle
+
+    app.add_exception_handler(NotFound, handler(404))
+    app.add_exception_handler(Conflict, handler(409))
+    app.add_exception_handler(LifecycleError, handler(409))
+    app.add_exception_handler(AuthError, handler(401, {"WWW-Authenticate": "Bearer"}))
+    app.add_exception_handler(ForbiddenError, handler(403))
+    app.add_exception_handler(StoreError, handler(400))

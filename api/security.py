@@ -1,0 +1,214 @@
+"""Authentication: password hashes, bearer tokens, roles, login rate limit, CSRF.
+
+How this works:
+
+* Passwords (users and hub MQTT secrets) are argon2id hashes (argon2-cffi).
+* Tokens are JWTs.  Vitalgate signs its own with HS256 and ``secret_key``
+  (issuer ``vitalgate``) after a password login.  When ``oidc_issuer`` is set,
+  tokens from that issuer are also accepted: the signing key comes from the
+  issuer's JWKS (PyJWT's :class:`jwt.PyJWKClient`), the audience must be
+  ``oidc_audience``.  Which path applies is chosen by the token's ``iss``
+  claim, and each path pins its own algorithm list, so an HS256 token can
+  never be verified with a public RSA key (algorithm confusion).
+* Claims never decide the tenant or role: the token names a user (``sub`` for
+  Vitalgate tokens, ``email`` for OIDC ones) and the user row in the store is
+  the authority for practice, role and whether the account is active.
+* The ``hub`` role is for MQTT only and is refused by every HTTP endpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from gateway.store.api_store import User
+
+#: Lifetime of a Vitalgate-issued token: one coordinator shift.
+TOKEN_TTL = timedelta(hours=8)
+#: Issuer claim of Vitalgate-signed tokens.
+LOCAL_ISSUER = "vitalgate"
+#: Login rate limit: this many failures for one (username, client IP) ...
+LOGIN_MAX_FAILURES = 5
+#: ... within this window answer 429 until the window has passed.
+LOGIN_WINDOW = timedelta(minutes=5)
+#: Clock skew tolerated when checking ``exp``/``iat``/``nbf``.
+LEEWAY_S = 30
+#: Algorithms accepted from an OIDC issuer (asymmetric only).
+OIDC_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
+
+
+class Role(StrEnum):
+    """Roles of users.  ``hub`` is MQTT-only."""
+
+    ADMIN = "admin"
+    PHYSICIAN = "physician"
+    COORDINATOR = "coordinator"
+    BILLER = "biller"
+    HUB = "hub"
+
+
+class AuthError(Exception):
+    """The caller is not authenticated (HTTP 401)."""
+
+
+class ForbiddenError(Exception):
+    """The caller is authenticated but may not do this (HTTP 403)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller as every endpoint sees it."""
+
+    user_id: str
+    practice_id: str
+    role: Role
+    email: str
+    token_id: str | None = None
+
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """argon2id hash of ``password``."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """True when ``password`` matches ``password_hash`` (False for a missing hash)."""
+    if not password_hash:
+        # Spend comparable time so absent users are not distinguishable by timing.
+        _hasher.hash(password)
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def generate_secret(nbytes: int = 24) -> str:
+    """A random URL-safe secret (hub MQTT passwords, CSRF nonces)."""
+    return secrets.token_urlsafe(nbytes)
+
+
+class JwksClient(Protocol):
+    """What the OIDC path needs from a JWKS client (PyJWKClient fits)."""
+
+    def get_signing_key_from_jwt(self, token: str) -> Any:
+        """The key object (with ``.key``) that signed ``token``."""
+
+
+def discover_jwks_client(issuer: str) -> jwt.PyJWKClient:
+    """A PyJWKClient for ``issuer``'s ``jwks_uri`` from its OpenID configuration."""
+    url = issuer.rstrip("/") + "/.well-known/openid-configuration"
+    if not url.startswith(("https://", "http://")):
+        raise AuthError("OIDC issuer must be an http(s) URL")
+    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - scheme checked above
+        config = json.load(resp)
+    return jwt.PyJWKClient(config["jwks_uri"], cache_keys=True, lifespan=300, timeout=5)
+
+
+class TokenService:
+    """Issues Vitalgate tokens and verifies Vitalgate or OIDC tokens."""
+
+    def __init__(
+        self,
+        secret_key: str,
+        clock: Callable[[], datetime],
+        *,
+        oidc_issuer: str | None = None,
+        oidc_audience: str | None = None,
+        jwks_client: JwksClient | None = None,
+    ) -> None:
+        self._secret = secret_key
+        self._clock = clock
+        self.oidc_issuer = oidc_issuer.rstrip("/") if oidc_issuer else None
+        self.oidc_audience = oidc_audience
+        self._jwks = jwks_client
+
+    def issue(self, user: User, ttl: timedelta = TOKEN_TTL) -> tuple[str, int]:
+        """A signed token for ``user`` and its lifetime in seconds."""
+        now = self._clock()
+        claims = {"iss": LOCAL_ISSUER, "sub": user.id, "prc": user.practice_id,
+                  "role": user.role, "iat": int(now.timestamp()),
+                  "exp": int((now + ttl).timestamp()), "jti": generate_secret(12)}
+        return jwt.encode(claims, self._secret, algorithm="HS256"), int(ttl.total_seconds())
+
+    def _jwks_client(self) -> JwksClient:
+        if self._jwks is None:
+            assert self.oidc_issuer is not None
+            self._jwks = discover_jwks_client(self.oidc_issuer)
+        return self._jwks
+
+    def decode(self, token: str) -> dict[str, Any]:
+        """Verified claims of ``token``; :class:`AuthError` when it is not acceptable."""
+        now = self._clock()
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+            issuer = str(unverified.get("iss", "")).rstrip("/")
+            options: jwt.types.Options = {"require": ["exp", "iat", "iss"],
+                                          "verify_exp": False, "verify_iat": False}
+            if issuer == LOCAL_ISSUER:
+                claims = jwt.decode(token, self._secret, algorithms=["HS256"],
+                                    issuer=LOCAL_ISSUER, options=options)
+            elif self.oidc_issuer is not None and issuer == self.oidc_issuer:
+                key = self._jwks_client().get_signing_key_from_jwt(token).key
+                claims = jwt.decode(token, key, algorithms=OIDC_ALGORITHMS,
+                                    audience=self.oidc_audience,
+                                    issuer=unverified.get("iss"),
+                                    options={**options,
+                                             "verify_aud": self.oidc_audience is not None})
+            else:
+                raise AuthError("token from an unknown issuer")
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"invalid token: {type(exc).__name__}") from exc
+        # Expiry is checked against the injected clock, not the wall clock.
+        ts = now.timestamp()
+        if float(claims["exp"]) < ts - LEEWAY_S:
+            raise AuthError("token expired")
+        if float(claims["iat"]) > ts + LEEWAY_S:
+            raise AuthError("token issued in the future")
+        return claims
+
+    def resolve(self, claims: dict[str, Any], lookup_id: Callable[[str], User],
+                lookup_email: Callable[[str], User]) -> Principal:
+        """Map verified claims to a :class:`Principal` via the user table."""
+        if claims["iss"] == LOCAL_ISSUER:
+            user = lookup_id(str(claims["sub"]))
+        else:
+            email = claims.get("email")
+            if not email:
+                raise AuthError("OIDC token has no email claim")
+            user = lookup_email(str(email))
+        if not user.active:
+            raise AuthError("account disabled")
+        role = Role(user.role)
+        if role == Role.HUB:
+            raise ForbiddenError("hub credentials are for MQTT only")
+        return Principal(user_id=user.id, practice_id=user.practice_id, role=role,
+                         email=user.email, token_id=claims.get("jti"))
+
+
+def csrf_token(secret_key: str, session_id: str) -> str:
+    """CSRF token bound to a session (HMAC of its id with the secret key)."""
+    mac = hmac.new(secret_key.encode(), b"csrf:" + session_id.encode(), hashlib.sha256)
+    return mac.hexdigest()
+
+
+def csrf_ok(secret_key: str, session_id: str, presented: str | None) -> bool:
+    """True when ``presented`` is the CSRF token of ``session_id``."""
+    if not presented:
+        return False
+    return hmac.compare_digest(csrf_token(secret_key, session_id), presented)

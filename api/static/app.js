@@ -1,0 +1,46 @@
+// Vitalgate coordinator pages: queue auto-refresh and one-click acknowledge.
+// Pages work without this file (plain forms, a refresh link); it only avoids reloads.
+(function () {
+  "use strict";
+  var table = document.querySelector("table[data-refresh-url]");
+  var status = document.getElementById("queue-status");
+
+  function say(text) { if (status) { status.textContent = text; } }
+
+  function refresh() {
+    if (!table || document.hidden) { return; }
+    // Do not replace rows while the user is focused inside the table (keyboard users).
+    if (table.contains(document.activeElement) && document.activeElement !== document.body) { return; }
+    fetch(table.dataset.refreshUrl, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+      .then(function (r) {
+        if (r.redirected || r.status === 401) { window.location = "/login"; return null; }
+        return r.ok ? r.text() : null;
+      })
+      .then(function (html) {
+        if (html !== null && html !== undefined) {
+          document.getElementById("queue-rows").innerHTML = html;
+        }
+      })
+      .catch(function () { say("Could not refresh; retrying."); });
+  }
+
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (!form.classList || !form.classList.contains("js-ack")) { return; }
+    ev.preventDefault();
+    var button = form.querySelector("button");
+    if (button) { button.disabled = true; }
+    fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin",
+                         headers: { "X-Requested-With": "fetch" } })
+      .then(function (r) {
+        if (r.status === 204) { say("Acknowledged."); refresh(); }
+        else { say("Could not acknowledge (" + r.status + ")."); if (button) { button.disabled = false; } }
+      })
+      .catch(function () { say("Could not acknowledge."); if (button) { button.disabled = false; } });
+  });
+
+  if (table) {
+    var seconds = parseInt(table.dataset.refreshSeconds || "10", 10);
+    window.setInterval(refresh, Math.max(seconds, 5) * 1000);
+  }
+})();
