@@ -15,6 +15,7 @@ from api.app import create_app
 from api.security import hash_password
 from gateway.escalations import Severity, Trigger
 from gateway.model import (
+    Condition,
     Device,
     DeviceAssignment,
     DeviceKind,
@@ -24,7 +25,6 @@ from gateway.model import (
     Patient,
     Practice,
     Program,
-    Condition,
     Reading,
 )
 from gateway.settings import Settings

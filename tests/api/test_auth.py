@@ -1,0 +1,285 @@
+"""Authentication: password tokens, rate limit, expiry, hub refusal, OIDC via JWKS, defaults."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from api.app import create_app
+from gateway.settings import DEV_SECRET, Settings
+from gateway.store import open_store
+from tests.api.conftest import PASSWORD, Env, build_env
+
+TOKEN_URL = "/api/v1/auth/token"
+
+
+def login(env: Env, email: str, password: str = PASSWORD):
+    return env.client.post(TOKEN_URL, data={"username": email, "password": password})
+
+
+def test_password_login_issues_a_working_token(env: Env) -> None:
+    resp = login(env, env.a.emails["coordinator"])
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] > 0
+    me = env.client.get("/api/v1/users/me",
+                        headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200
+    assert me.json()["id"] == env.a.users["coordinator"]
+    assert "password_hash" not in me.text
+
+
+def test_email_is_case_insensitive(env: Env) -> None:
+    assert login(env, env.a.emails["admin"].upper()).status_code == 200
+
+
+@pytest.mark.parametrize("email", ["admin@a.example.org", "nobody@a.example.org"])
+def test_bad_password_or_unknown_user_is_401(env: Env, email: str) -> None:
+    resp = login(env, email, "wrong password!!")
+    assert resp.status_code == 401
+    assert resp.json()["detail"] == "wrong e-mail or password"
+
+
+def test_rate_limit_after_five_failures(env: Env) -> None:
+    email = env.a.emails["coordinator"]
+    for _ in range(5):
+        assert login(env, email, "wrong password!!").status_code == 401
+    locked = login(env, email)  # even the right password is refused now
+    assert locked.status_code == 429
+    assert "Retry-After" in locked.headers
+    # another user from the same address is not affected
+    assert login(env, env.a.emails["physician"]).status_code == 200
+    env.clock.advance(minutes=6)
+    assert login(env, email).status_code == 200
+
+
+def test_success_resets_the_failure_count(env: Env) -> None:
+    email = env.a.emails["biller"]
+    for _ in range(4):
+        login(env, email, "wrong password!!")
+    assert login(env, email).status_code == 200
+    for _ in range(4):
+        assert login(env, email, "wrong password!!").status_code == 401
+    assert login(env, email).status_code == 200
+
+
+def test_expired_token_is_401(env: Env) -> None:
+    headers = env.headers(env.a, "coordinator")
+    assert env.client.get("/api/v1/users/me", headers=headers).status_code == 200
+    env.clock.advance(hours=8, minutes=5)
+    resp = env.client.get("/api/v1/users/me", headers=headers)
+    assert resp.status_code == 401
+    assert "expired" in resp.json()["detail"]
+
+
+@pytest.mark.parametrize("mangle", ["tamper", "none_alg", "other_key", "garbage"])
+def test_forged_tokens_are_401(env: Env, mangle: str) -> None:
+    good = env.token(env.a, "admin")
+    claims = jwt.decode(good, options={"verify_signature": False})
+    if mangle == "tamper":
+        claims["sub"] = env.b.users["admin"]
+        head, _, sig = good.split(".")
+        body = jwt.utils.base64url_encode(json.dumps(claims).encode()).decode()
+        token = f"{head}.{body}.{sig}"
+    elif mangle == "none_alg":
+        token = jwt.encode(claims, None, algorithm="none")  # type: ignore[arg-type]
+    elif mangle == "other_key":
+        token = jwt.encode(claims, "x" * 48, algorithm="HS256")
+    else:
+        token = "not.a.token"
+    resp = env.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 401
+
+
+def test_disabled_user_token_stops_working(env: Env) -> None:
+    headers = env.headers(env.a, "coordinator")
+    admin = env.headers(env.a, "admin")
+    resp = env.client.patch(f"/api/v1/users/{env.a.users['coordinator']}",
+                            json={"active": False}, headers=admin)
+    assert resp.status_code == 200
+    assert env.client.get("/api/v1/users/me", headers=headers).status_code == 401
+    assert login(env, env.a.emails["coordinator"]).status_code == 401
+
+
+def test_hub_role_cannot_log_in_or_use_tokens(env: Env) -> None:
+    assert login(env, env.a.emails["hub"]).status_code == 403
+    resp = env.client.get("/api/v1/users/me", headers=env.headers(env.a, "hub"))
+    assert resp.status_code == 403
+
+
+def test_role_change_takes_effect_without_new_token(env: Env) -> None:
+    headers = env.headers(env.a, "coordinator")
+    assert env.client.get("/api/v1/users", headers=headers).status_code == 403
+    env.client.patch(f"/api/v1/users/{env.a.users['coordinator']}", json={"role": "admin"},
+                     headers=env.headers(env.a, "admin"))
+    assert env.client.get("/api/v1/users", headers=headers).status_code == 200
+
+
+def test_admin_cannot_lock_themselves_out(env: Env) -> None:
+    resp = env.client.patch(f"/api/v1/users/{env.a.users['admin']}", json={"active": False},
+                            headers=env.headers(env.a, "admin"))
+    assert resp.status_code == 409
+
+
+# -- OIDC --------------------------------------------------------------------------
+class _Issuer:
+    """A tiny local OIDC issuer: discovery document and JWKS over HTTP."""
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        jwk.update({"kid": "k1", "use": "sig", "alg": "RS256"})
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/.well-known/openid-configuration":
+                    body = {"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"}
+                elif self.path == "/jwks":
+                    body = {"keys": [jwk]}
+                else:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def token(self, claims: dict[str, object], key: object | None = None) -> str:
+        return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": "k1"})
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def oidc(tmp_path: Path) -> Iterator[tuple[Env, _Issuer]]:
+    issuer = _Issuer()
+    try:
+        url = f"sqlite:///{tmp_path / 'oidc.db'}"
+        gen = build_env(url)
+        env = next(gen)
+        settings = Settings(secret_key="s" * 40, oidc_issuer=issuer.url,
+                            oidc_audience="vitalgate")
+        env.app = create_app(settings, env.store, clock=env.clock)
+        from fastapi.testclient import TestClient
+
+        env.client = TestClient(env.app)
+        yield env, issuer
+        gen.close()
+    finally:
+        issuer.close()
+
+
+def _claims(env: Env, issuer: _Issuer, **over: object) -> dict[str, object]:
+    now = int(env.clock().timestamp())
+    claims: dict[str, object] = {"iss": issuer.url, "aud": "vitalgate", "sub": "idp-123",
+                                 "email": env.a.emails["physician"], "iat": now,
+                                 "exp": now + 600}
+    claims.update(over)
+    return claims
+
+
+def test_oidc_token_validated_against_jwks(oidc: tuple[Env, _Issuer]) -> None:
+    env, issuer = oidc
+    token = issuer.token(_claims(env, issuer))
+    resp = env.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["id"] == env.a.users["physician"]
+    # tenant scoping applies to OIDC users too
+    other = env.client.get(f"/api/v1/patients/{env.b.patient}",
+                           headers={"Authorization": f"Bearer {token}"})
+    assert other.status_code == 404
+
+
+@pytest.mark.parametrize("bad", ["audience", "expired", "other_key", "unknown_email",
+                                 "hs256_with_public_key", "other_issuer"])
+def test_oidc_bad_tokens_are_401(oidc: tuple[Env, _Issuer], bad: str) -> None:
+    env, issuer = oidc
+    if bad == "audience":
+        token = issuer.token(_claims(env, issuer, aud="someone-else"))
+    elif bad == "expired":
+        past = int((env.clock() - timedelta(hours=2)).timestamp())
+        token = issuer.token(_claims(env, issuer, iat=past, exp=past + 60))
+    elif bad == "other_key":
+        stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        token = issuer.token(_claims(env, issuer), key=stranger)
+    elif bad == "unknown_email":
+        token = issuer.token(_claims(env, issuer, email="ghost@a.example.org"))
+    elif bad == "hs256_with_public_key":
+        pem = issuer.key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        import hashlib
+        import hmac
+
+        header = jwt.utils.base64url_encode(json.dumps(
+            {"alg": "HS256", "typ": "JWT", "kid": "k1"}).encode())
+        body = jwt.utils.base64url_encode(json.dumps(_claims(env, issuer)).encode())
+        sig = jwt.utils.base64url_encode(hmac.new(pem, header + b"." + body,
+                                                  hashlib.sha256).digest())
+        token = b".".join([header, body, sig]).decode()
+    else:
+        token = issuer.token(_claims(env, issuer, iss="http://127.0.0.1:1/evil"))
+    resp = env.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 401, (bad, resp.text)
+
+
+def test_local_tokens_still_work_with_oidc_configured(oidc: tuple[Env, _Issuer]) -> None:
+    env, _ = oidc
+    resp = env.client.post(TOKEN_URL, data={"username": env.a.emails["admin"],
+                                            "password": PASSWORD})
+    assert resp.status_code == 200
+
+
+# -- secure defaults ------------------------------------------------------------------
+def test_production_settings_refuse_default_secret() -> None:
+    with pytest.raises(ValueError, match="development default"):
+        Settings(mode="production")
+
+
+def test_create_app_refuses_default_secret_outside_dev(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        store.migrate()
+        bad = Settings.model_construct(mode="production", secret_key=DEV_SECRET,
+                                       oidc_issuer=None, oidc_audience=None,
+                                       public_url="https://x")
+        with pytest.raises(ValueError, match="refusing to start"):
+            create_app(bad, store)
+        short = Settings.model_construct(mode="production", secret_key="short",
+                                         oidc_issuer=None, oidc_audience=None,
+                                         public_url="https://x")
+        with pytest.raises(ValueError, match="refusing to start"):
+            create_app(short, store)
+        ok = Settings(mode="production", secret_key="p" * 40)
+        create_app(ok, store)
+    finally:
+        store.close()
+
+
+def test_security_headers(env: Env) -> None:
+    resp = env.client.get("/healthz")
+    assert resp.headers["x-frame-options"] == "DENY"
+    assert "default-src 'self'" in resp.headers["content-security-policy"]
+    assert resp.headers["cache-control"] == "no-store"
