@@ -51,12 +51,15 @@ from api.schemas import (
     HubCreate,
     HubProvisioned,
     HubPublic,
+    PathId,
+    PathInt,
     PatientCreate,
     PatientPublic,
     PatientUpdate,
     PracticePublic,
     PracticeUpdate,
     QuarantinePublic,
+    QueryId,
     ReadingPage,
     ReadingPublic,
     ResolveBody,
@@ -65,6 +68,7 @@ from api.schemas import (
     UserCreate,
     UserPublic,
     UserUpdate,
+    has_nul,
 )
 from api.security import (
     LOGIN_MAX_FAILURES,
@@ -183,6 +187,8 @@ auth_router = APIRouter(prefix="/auth", tags=["auth"])
 def password_login(ctx: Any, username: str, password: str, ip: str) -> User:
     """Check a password login with the rate limit; return the user or raise."""
     now = ctx.clock()
+    if has_nul(username) or has_nul(password):
+        raise AuthError("wrong e-mail or password")
     username = username.strip().lower()[:254]
     if ctx.store.count_login_failures(username, ip, now - LOGIN_WINDOW) >= LOGIN_MAX_FAILURES:
         raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS,
@@ -217,7 +223,7 @@ practices_router = APIRouter(prefix="/practices", tags=["practices"])
 
 
 @practices_router.get("/{practice_id}", response_model=PracticePublic)
-def get_practice(practice_id: str, ctx: Ctx, principal: ReaderUser) -> PracticePublic:
+def get_practice(practice_id: PathId, ctx: Ctx, principal: ReaderUser) -> PracticePublic:
     """The caller's own practice (any other id is 404)."""
     if practice_id != principal.practice_id:
         raise NotFound(f"practice {practice_id}")
@@ -225,7 +231,7 @@ def get_practice(practice_id: str, ctx: Ctx, principal: ReaderUser) -> PracticeP
 
 
 @practices_router.patch("/{practice_id}", response_model=PracticePublic)
-def update_practice(practice_id: str, body: PracticeUpdate, ctx: Ctx,
+def update_practice(practice_id: PathId, body: PracticeUpdate, ctx: Ctx,
                     principal: AdminUser) -> PracticePublic:
     """Change the caller's practice."""
     if practice_id != principal.practice_id:
@@ -263,13 +269,13 @@ def create_user(body: UserCreate, ctx: Ctx, principal: AdminUser) -> UserPublic:
 
 
 @users_router.get("/{user_id}", response_model=UserPublic)
-def get_user(user_id: str, ctx: Ctx, principal: AdminUser) -> UserPublic:
+def get_user(user_id: PathId, ctx: Ctx, principal: AdminUser) -> UserPublic:
     """One user of the practice."""
     return user_public(ctx.store.get_user(user_id, principal.practice_id))
 
 
 @users_router.patch("/{user_id}", response_model=UserPublic)
-def update_user(user_id: str, body: UserUpdate, ctx: Ctx, principal: AdminUser) -> UserPublic:
+def update_user(user_id: PathId, body: UserUpdate, ctx: Ctx, principal: AdminUser) -> UserPublic:
     """Change a user's name, role, password or active flag."""
     u = ctx.store.get_user(user_id, principal.practice_id)
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
@@ -317,7 +323,7 @@ def create_patient(body: PatientCreate, ctx: Ctx, principal: AdminUser,
 
 
 @patients_router.get("/{patient_id}", response_model=PatientPublic)
-def get_patient(patient_id: str, ctx: Ctx, principal: ReaderUser,
+def get_patient(patient_id: PathId, ctx: Ctx, principal: ReaderUser,
                 audit: Audit) -> PatientPublic:
     """One patient."""
     p = ctx.store.get_patient(patient_id, principal.practice_id)
@@ -326,7 +332,7 @@ def get_patient(patient_id: str, ctx: Ctx, principal: ReaderUser,
 
 
 @patients_router.patch("/{patient_id}", response_model=PatientPublic)
-def update_patient(patient_id: str, body: PatientUpdate, ctx: Ctx, principal: AdminUser,
+def update_patient(patient_id: PathId, body: PatientUpdate, ctx: Ctx, principal: AdminUser,
                    audit: Audit) -> PatientPublic:
     """Change a patient's demographics."""
     p = ctx.store.get_patient(patient_id, principal.practice_id)
@@ -352,7 +358,7 @@ def _enrollment_public(e: Enrollment, p: Patient) -> EnrollmentPublic:
 
 
 @patients_router.get("/{patient_id}/enrollment", response_model=EnrollmentPublic)
-def get_enrollment(patient_id: str, ctx: Ctx, principal: ReaderUser,
+def get_enrollment(patient_id: PathId, ctx: Ctx, principal: ReaderUser,
                    audit: Audit) -> EnrollmentPublic:
     """A patient's enrolment."""
     p = ctx.store.get_patient(patient_id, principal.practice_id)
@@ -362,7 +368,7 @@ def get_enrollment(patient_id: str, ctx: Ctx, principal: ReaderUser,
 
 
 @patients_router.put("/{patient_id}/enrollment", response_model=EnrollmentPublic)
-def put_enrollment(patient_id: str, body: EnrollmentPut, ctx: Ctx, principal: AdminUser,
+def put_enrollment(patient_id: PathId, body: EnrollmentPut, ctx: Ctx, principal: AdminUser,
                    audit: Audit) -> EnrollmentPublic:
     """Enrol a patient (programs, conditions, consent, time zone, supervising physician)."""
     p = ctx.store.get_patient(patient_id, principal.practice_id)
@@ -405,7 +411,7 @@ def _own_hub(ctx: Any, hub_id: str, practice_id: str) -> Hub:
 
 
 @patients_router.get("/{patient_id}/assignments", response_model=list[AssignmentPublic])
-def list_assignments(patient_id: str, ctx: Ctx, principal: ReaderUser,
+def list_assignments(patient_id: PathId, ctx: Ctx, principal: ReaderUser,
                      audit: Audit) -> list[AssignmentPublic]:
     """Devices lent to a patient, oldest first."""
     ctx.store.get_patient(patient_id, principal.practice_id)
@@ -416,7 +422,7 @@ def list_assignments(patient_id: str, ctx: Ctx, principal: ReaderUser,
 
 @patients_router.post("/{patient_id}/assignments", response_model=AssignmentPublic,
                       status_code=201)
-def create_assignment(patient_id: str, body: AssignmentCreate, ctx: Ctx,
+def create_assignment(patient_id: PathId, body: AssignmentCreate, ctx: Ctx,
                       principal: AdminUser, audit: Audit) -> AssignmentPublic:
     """Lend a device to the patient through a hub."""
     ctx.store.get_patient(patient_id, principal.practice_id)
@@ -431,7 +437,7 @@ def create_assignment(patient_id: str, body: AssignmentCreate, ctx: Ctx,
 
 
 @patients_router.post("/{patient_id}/assignments/{serial}/end", status_code=204)
-def end_assignment(*, patient_id: str, serial: str, body: AssignmentEnd, ctx: Ctx,
+def end_assignment(*, patient_id: PathId, serial: PathId, body: AssignmentEnd, ctx: Ctx,
                    principal: AdminUser, audit: Audit) -> Response:
     """Take a device back from the patient."""
     ctx.store.get_patient(patient_id, principal.practice_id)
@@ -444,7 +450,7 @@ def end_assignment(*, patient_id: str, serial: str, body: AssignmentEnd, ctx: Ct
 # -- readings & day counts --------------------------------------------------------
 @patients_router.get("/{patient_id}/readings", response_model=ReadingPage)
 def list_readings(
-    *, patient_id: str, ctx: Ctx, principal: ReaderUser, audit: Audit,
+    *, patient_id: PathId, ctx: Ctx, principal: ReaderUser, audit: Audit,
     metric: Metric | None = None, start: datetime | None = None, end: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
@@ -466,7 +472,7 @@ def list_readings(
 
 
 @patients_router.get("/{patient_id}/day-counts")
-def day_counts(*, patient_id: str, start: date, end: date, ctx: Ctx, principal: ReaderUser,
+def day_counts(*, patient_id: PathId, start: date, end: date, ctx: Ctx, principal: ReaderUser,
                audit: Audit) -> list[dict[str, Any]]:
     """Per local day and metric: device and manual reading counts (billing)."""
     ctx.store.get_patient(patient_id, principal.practice_id)
@@ -480,7 +486,7 @@ def day_counts(*, patient_id: str, start: date, end: date, ctx: Ctx, principal: 
 
 # -- care plan ----------------------------------------------------------------------
 @patients_router.get("/{patient_id}/care-plan", response_model=list[CarePlanOverridePublic])
-def list_care_plan(patient_id: str, ctx: Ctx, principal: ClinicalUser,
+def list_care_plan(patient_id: PathId, ctx: Ctx, principal: ClinicalUser,
                    audit: Audit) -> list[CarePlanOverridePublic]:
     """The patient's rule overrides (history included; ``in_force`` marks current ones)."""
     ctx.store.get_patient(patient_id, principal.practice_id)
@@ -492,7 +498,7 @@ def list_care_plan(patient_id: str, ctx: Ctx, principal: ClinicalUser,
 
 @patients_router.post("/{patient_id}/care-plan", response_model=CarePlanOverridePublic,
                       status_code=201)
-def add_care_plan_override(patient_id: str, body: CarePlanOverrideCreate, ctx: Ctx,
+def add_care_plan_override(patient_id: PathId, body: CarePlanOverrideCreate, ctx: Ctx,
                            principal: PhysicianUser, audit: Audit) -> CarePlanOverridePublic:
     """Order an override of one rule for this patient (physicians only)."""
     ctx.store.get_patient(patient_id, principal.practice_id)
@@ -511,7 +517,7 @@ def add_care_plan_override(patient_id: str, body: CarePlanOverrideCreate, ctx: C
 
 @patients_router.post("/{patient_id}/care-plan/{override_id}/revoke",
                       response_model=CarePlanOverridePublic)
-def revoke_care_plan_override(patient_id: str, override_id: int, ctx: Ctx,
+def revoke_care_plan_override(patient_id: PathId, override_id: PathInt, ctx: Ctx,
                               principal: PhysicianUser, audit: Audit) -> CarePlanOverridePublic:
     """End an override now (kept in the history)."""
     o = ctx.store.get_care_plan_override(override_id, principal.practice_id)
@@ -565,14 +571,14 @@ def create_device(body: DeviceCreate, ctx: Ctx, principal: AdminUser) -> DeviceP
 
 
 @devices_router.get("/{serial}", response_model=DevicePublic)
-def get_device(serial: str, ctx: Ctx, principal: ReaderUser) -> DevicePublic:
+def get_device(serial: PathId, ctx: Ctx, principal: ReaderUser) -> DevicePublic:
     """One device with its health."""
     return device_public(ctx, _own_device(ctx, serial, principal.practice_id),
                          principal.practice_id)
 
 
 @devices_router.patch("/{serial}", response_model=DevicePublic)
-def update_device(serial: str, body: DeviceUpdate, ctx: Ctx,
+def update_device(serial: PathId, body: DeviceUpdate, ctx: Ctx,
                   principal: AdminUser) -> DevicePublic:
     """Change a device's model or manufacturer."""
     d = _own_device(ctx, serial, principal.practice_id)
@@ -621,13 +627,13 @@ def provision_hub(body: HubCreate, ctx: Ctx, principal: AdminUser) -> HubProvisi
 
 
 @hubs_router.get("/{hub_id}", response_model=HubPublic)
-def get_hub(hub_id: str, ctx: Ctx, principal: AdminUser) -> HubPublic:
+def get_hub(hub_id: PathId, ctx: Ctx, principal: AdminUser) -> HubPublic:
     """One hub."""
     return _hub_public(_own_hub(ctx, hub_id, principal.practice_id))
 
 
 @hubs_router.post("/{hub_id}/credentials", response_model=HubProvisioned)
-def rotate_hub_credentials(hub_id: str, ctx: Ctx, principal: AdminUser) -> HubProvisioned:
+def rotate_hub_credentials(hub_id: PathId, ctx: Ctx, principal: AdminUser) -> HubProvisioned:
     """Replace a hub's MQTT password (the new one is shown once)."""
     return _provision(ctx, _own_hub(ctx, hub_id, principal.practice_id))
 
@@ -655,7 +661,7 @@ def list_quarantine(ctx: Ctx, principal: QuarantineUser,
 
 
 @quarantine_router.get("/{item_id}", response_model=QuarantinePublic)
-def get_quarantine(item_id: int, ctx: Ctx, principal: QuarantineUser,
+def get_quarantine(item_id: PathInt, ctx: Ctx, principal: QuarantineUser,
                    audit: Audit) -> QuarantinePublic:
     """One quarantined payload, with the payload."""
     q = _own_quarantine(ctx, item_id, principal.practice_id)
@@ -664,7 +670,7 @@ def get_quarantine(item_id: int, ctx: Ctx, principal: QuarantineUser,
 
 
 @quarantine_router.post("/{item_id}/release", response_model=QuarantinePublic)
-def release_quarantine(item_id: int, ctx: Ctx, principal: QuarantineUser,
+def release_quarantine(item_id: PathInt, ctx: Ctx, principal: QuarantineUser,
                        audit: Audit) -> QuarantinePublic:
     """Mark a pending item released (re-ingest is ingest's job)."""
     _own_quarantine(ctx, item_id, principal.practice_id)
@@ -674,7 +680,7 @@ def release_quarantine(item_id: int, ctx: Ctx, principal: QuarantineUser,
 
 
 @quarantine_router.post("/{item_id}/discard", response_model=QuarantinePublic)
-def discard_quarantine(item_id: int, ctx: Ctx, principal: QuarantineUser,
+def discard_quarantine(item_id: PathInt, ctx: Ctx, principal: QuarantineUser,
                        audit: Audit) -> QuarantinePublic:
     """Mark a pending item discarded."""
     _own_quarantine(ctx, item_id, principal.practice_id)
@@ -692,9 +698,9 @@ def list_escalations(
     *, ctx: Ctx, principal: ClinicalUser, audit: Audit,
     status_: Annotated[list[Status] | None, Query(alias="status")] = None,
     severity: Severity | None = None,
-    assignee: Annotated[str | None, Query(max_length=64)] = None,
+    assignee: QueryId = None,
     condition: Condition | None = None,
-    patient_id: Annotated[str | None, Query(max_length=64)] = None,
+    patient_id: QueryId = None,
     limit: Limit = 100, offset: Offset = 0,
 ) -> list[EscalationPublic]:
     """The queue: most severe first, then oldest; open and acknowledged by default."""
@@ -719,7 +725,7 @@ def escalation_detail(ctx: Any, e: Escalation) -> EscalationDetail:
 
 
 @escalations_router.get("/{escalation_id}", response_model=EscalationDetail)
-def get_escalation(escalation_id: str, ctx: Ctx, principal: ClinicalUser,
+def get_escalation(escalation_id: PathId, ctx: Ctx, principal: ClinicalUser,
                    audit: Audit) -> EscalationDetail:
     """One escalation with its evidence and history."""
     e = ctx.store.get_escalation(escalation_id, principal.practice_id)
@@ -737,14 +743,14 @@ def act(ctx: Any, principal: Principal, audit: Any, escalation_id: str, action: 
 
 
 @escalations_router.post("/{escalation_id}/acknowledge", response_model=EscalationDetail)
-def acknowledge(escalation_id: str, ctx: Ctx, principal: CareTeamUser,
+def acknowledge(escalation_id: PathId, ctx: Ctx, principal: CareTeamUser,
                 audit: Audit) -> EscalationDetail:
     """Acknowledge (stops re-paging)."""
     return act(ctx, principal, audit, escalation_id, Action.ACKNOWLEDGE)
 
 
 @escalations_router.post("/{escalation_id}/assign", response_model=EscalationDetail)
-def assign(escalation_id: str, body: AssignBody, ctx: Ctx, principal: CareTeamUser,
+def assign(escalation_id: PathId, body: AssignBody, ctx: Ctx, principal: CareTeamUser,
            audit: Audit) -> EscalationDetail:
     """Assign to a user of the practice."""
     ctx.store.get_escalation(escalation_id, principal.practice_id)
@@ -753,7 +759,7 @@ def assign(escalation_id: str, body: AssignBody, ctx: Ctx, principal: CareTeamUs
 
 
 @escalations_router.post("/{escalation_id}/snooze", response_model=EscalationDetail)
-def snooze(escalation_id: str, body: SnoozeBody, ctx: Ctx, principal: CareTeamUser,
+def snooze(escalation_id: PathId, body: SnoozeBody, ctx: Ctx, principal: CareTeamUser,
            audit: Audit) -> EscalationDetail:
     """Snooze until a required expiry in the future."""
     return act(ctx, principal, audit, escalation_id, Action.SNOOZE, until=body.until,
@@ -761,14 +767,14 @@ def snooze(escalation_id: str, body: SnoozeBody, ctx: Ctx, principal: CareTeamUs
 
 
 @escalations_router.post("/{escalation_id}/comment", response_model=EscalationDetail)
-def comment(escalation_id: str, body: CommentBody, ctx: Ctx, principal: CareTeamUser,
+def comment(escalation_id: PathId, body: CommentBody, ctx: Ctx, principal: CareTeamUser,
             audit: Audit) -> EscalationDetail:
     """Add a comment."""
     return act(ctx, principal, audit, escalation_id, Action.COMMENT, comment=body.text)
 
 
 @escalations_router.post("/{escalation_id}/resolve", response_model=EscalationDetail)
-def resolve(escalation_id: str, body: ResolveBody, ctx: Ctx, principal: CareTeamUser,
+def resolve(escalation_id: PathId, body: ResolveBody, ctx: Ctx, principal: CareTeamUser,
             audit: Audit) -> EscalationDetail:
     """Resolve with a disposition."""
     try:
@@ -788,8 +794,8 @@ audit_router = APIRouter(prefix="/audit", tags=["audit"])
 @audit_router.get("", response_model=list[AuditPublic])
 def list_audit(
     *, ctx: Ctx, principal: AdminUser,
-    user_id: Annotated[str | None, Query(max_length=64)] = None,
-    patient_id: Annotated[str | None, Query(max_length=64)] = None,
+    user_id: QueryId = None,
+    patient_id: QueryId = None,
     resource_type: Annotated[str | None, Query(max_length=64)] = None,
     since: datetime | None = None, until: datetime | None = None,
     limit: Limit = 100, offset: Offset = 0,

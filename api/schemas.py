@@ -11,7 +11,8 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from gateway.model import Condition, DeviceKind, Program
 
@@ -49,8 +50,33 @@ Password = Annotated[str, Field(min_length=12, max_length=256)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 
+#: Ids in paths and query strings: bounded, printable (never a NUL for PostgreSQL).
+PathId = Annotated[str, Path(pattern=_ID, max_length=64)]
+QueryId = Annotated[str | None, Query(pattern=_ID, max_length=64)]
+#: Integer row ids in paths, within the 64-bit range both databases store.
+PathInt = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def has_nul(value: Any) -> bool:
+    """True when a string anywhere in ``value`` contains a NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if has_nul(data):
+            raise ValueError("text must not contain NUL characters")
+        return data
 
 
 # -- auth ---------------------------------------------------------------------

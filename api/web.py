@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from api.charts import Threshold, line_chart
 from api.deps import SESSION_COOKIE, AppContext, Auditor, Ctx, client_ip, principal_from_token
 from api.routes import device_public, password_login
+from api.schemas import PathId, has_nul
 from api.security import (
     AuthError,
     ForbiddenError,
@@ -225,7 +226,7 @@ def _escalation_charts(ctx: AppContext, e: Escalation, units: str) -> list[Any]:
 
 
 @web_router.get("/escalations/{escalation_id}", response_class=HTMLResponse)
-def escalation_page(escalation_id: str, ctx: Ctx, request: Request,
+def escalation_page(escalation_id: PathId, ctx: Ctx, request: Request,
                     principal: WebUser) -> Response:
     """One escalation: chart around the trigger, evidence, notification trace, actions."""
     _clinical(principal)
@@ -258,6 +259,8 @@ def escalation_action(
     """A form post from the queue or escalation page; the script gets 204 instead of a redirect."""
     _care_team(principal)
     _check_csrf(ctx, principal, csrf)
+    if has_nul([assignee, comment, disposition]):
+        raise HTTPException(422, "text must not contain NUL characters")
     act = _WEB_ACTIONS.get(action)
     if act is None:
         raise NotFound(f"action {action}")
@@ -289,7 +292,7 @@ def escalation_action(
 
 # -- patient page ---------------------------------------------------------------------------
 @web_router.get("/patients/{patient_id}", response_class=HTMLResponse)
-def patient_page(patient_id: str, ctx: Ctx, request: Request, principal: WebUser,
+def patient_page(patient_id: PathId, ctx: Ctx, request: Request, principal: WebUser,
                  days: int = 30) -> Response:
     """Charts per metric over 30 or 90 days, devices and their health."""
     if days not in (30, 90):
@@ -365,6 +368,8 @@ def admin_enrol(
 
     _admin(principal)
     _check_csrf(ctx, principal, csrf)
+    if has_nul([mrn, given_name, family_name, timezone, supervising_physician_id]):
+        return RedirectResponse("/admin/patients?error=invalid", status_code=303)
     try:
         ZoneInfo(timezone)
         progs = frozenset(Program(p) for p in programs or [])
@@ -412,6 +417,8 @@ def admin_add_device(
     """Register a device from the admin form."""
     _admin(principal)
     _check_csrf(ctx, principal, csrf)
+    if has_nul([model, manufacturer]):
+        return RedirectResponse("/admin/devices?error=invalid", status_code=303)
     try:
         dk = DeviceKind(kind)
     except ValueError:
