@@ -227,6 +227,9 @@ def _device_codes(
         evidence["device_days_before_monitoring_start"] = [d.isoformat() for d in before_start]
     all_periods = rpm_periods(start, month.last_day, counted, period_days=rules.period_days)
     ending = tuple(p for p in all_periods if p.end in month)
+    if all_periods and all_periods[-1].end > month.last_day:
+        # The period still running at month end: not billed this month, shown for follow-up.
+        evidence["open_period"] = all_periods[-1].to_dict()
     if not all_periods or not ending:
         if enrolled:
             if all_periods:
@@ -284,7 +287,7 @@ def _device_codes(
         if setup is p:
             out.bill(
                 "99453", 1,
-                f"{head}, {need} needed on date of service {dos.isoformat()}: "
+                f"{head}, 99453 needs {need} on date of service {dos.isoformat()}: "
                 "99453 (once per episode)",
                 p,
             )
