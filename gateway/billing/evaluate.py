@@ -197,8 +197,15 @@ def _device_codes(
     evidence: JSONDict,
 ) -> tuple[RpmPeriod, ...]:
     """Device-supply codes (and 99453) for the periods ending in ``month``."""
-    enrolled = Program.RPM in profile.programs
     consent = profile.consent_date
+    if Program.RPM not in profile.programs:
+        evidence["monitoring_start"] = None
+        if days:
+            out.skip(
+                "99454",
+                f"patient not enrolled in RPM: {_n_days(len(days))} on file, no device code",
+            )
+        return ()
     start = monitoring_start(profile, days)
     evidence["monitoring_start"] = start.isoformat() if start else None
     evidence["monitoring_start_from"] = (
@@ -209,12 +216,11 @@ def _device_codes(
     before_consent = [d for d in days if consent is None or d < consent]
     evidence["device_days_before_consent"] = [d.isoformat() for d in before_consent]
     if start is None:
-        if enrolled or days:
-            why = (
-                "no consent on file" if consent is None
-                else f"no device day on or after consent {consent.isoformat()}"
-            )
-            out.skip("99454", f"{why}: no RPM period, no device code")
+        why = (
+            "no consent on file" if consent is None
+            else f"no device day on or after consent {consent.isoformat()}"
+        )
+        out.skip("99454", f"{why}: no RPM period, no device code")
         return ()
     if consent is not None and start < consent:
         out.warnings.append(
@@ -227,24 +233,28 @@ def _device_codes(
         evidence["device_days_before_monitoring_start"] = [d.isoformat() for d in before_start]
     all_periods = rpm_periods(start, month.last_day, counted, period_days=rules.period_days)
     ending = tuple(p for p in all_periods if p.end in month)
+    open_period = None
     if all_periods and all_periods[-1].end > month.last_day:
-        # The period still running at month end: not billed this month, shown for follow-up.
-        evidence["open_period"] = all_periods[-1].to_dict()
-    if not all_periods or not ending:
-        if enrolled:
-            if all_periods:
-                p = all_periods[-1]
-                note = f"period {p.label} ({_n_days(p.device_days)} so far) ends after {month}"
-            else:
-                note = f"monitoring starts {start.isoformat()}, after {month}"
-            out.skip(
-                "99454",
-                f"no RPM period ends in {month}: {note}; device codes are reported "
-                "in the month a period ends",
+        # The period still running at month end (days up to month end): not billed this
+        # month, shown so that follow-up can see where it stands.
+        last = all_periods[-1]
+        shown = tuple(d for d in last.days if d <= month.last_day)
+        open_period = RpmPeriod(last.index, last.start, last.end, shown)
+        evidence["open_period"] = open_period.to_dict()
+    if not ending:
+        if open_period is not None:
+            p = open_period
+            note = (
+                f"period {p.label} ({_n_days(p.device_days)} by {month.last_day.isoformat()}) "
+                f"ends after {month}"
             )
-        return ending
-    if not enrolled:
-        out.skip("99454", "patient not enrolled in RPM: no device code")
+        else:
+            note = f"monitoring starts {start.isoformat()}, after {month}"
+        out.skip(
+            "99454",
+            f"no RPM period ends in {month}: {note}; device codes are reported "
+            "in the month a period ends",
+        )
         return ending
 
     setup = next(

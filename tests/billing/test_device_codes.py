@@ -251,3 +251,10 @@ def test_rules_schedule():
     custom = BillingRules(setup_min_days=((date.min, 16), (date(2027, 1, 1), 2)))
     report = evaluate_month(profile(start=START), run_of_days(START, 5), [], MARCH, rules=custom)
     assert report.code_units() == {"99445": 1}
+
+
+def test_open_period_shows_days_up_to_month_end_only():
+    start = date(2026, 3, 15)
+    report = evaluate_month(profile(start=start), run_of_days(start, 25), [], MARCH)
+    assert report.evidence["open_period"]["device_days"] == 17  # 03-15..03-31
+    assert "(17 device days by 2026-03-31) ends after 2026-03" in skipped(report)["99454"]
