@@ -199,3 +199,13 @@ def test_bad_month_is_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         evaluate(capsys, tmp_path, month="2026-13")
     assert exc.value.code == 2
+
+
+def test_through_the_vitalgate_entry_point(tmp_path, capsys):
+    pytest.importorskip("gateway.commands")  # absent on this branch: see docs/billing.md
+    from gateway.cli import main
+
+    pf, _, _ = write(tmp_path)
+    code = main(["billing", "evaluate", "--patients", str(pf), "--month", "2026-03"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)[0]["patient_id"] == "p1"
