@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date
@@ -98,8 +99,14 @@ def _run(args: argparse.Namespace, build: _Builder) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         print(f"vitalgate billing: error: cannot read input: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    json.dump(out, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    text = json.dumps(out, indent=2) + "\n"
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (e.g. ``| head``) went away: not an error of ours, and no traceback
+        # at interpreter exit either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
