@@ -123,15 +123,19 @@ def evaluate_month(
     periods = _device_codes(profile, days, month, rules, out, evidence=evidence)
 
     # --- time entries of the month (practice time zone) -------------------------
-    local_dates = {id(e): e.started_at.astimezone(practice_zone).date() for e in entries}
-    in_month = sorted(
-        (e for e in entries if local_dates[id(e)] in month), key=lambda e: e.started_at
+    dated = sorted(
+        (
+            (e, local)
+            for e in entries
+            if (local := e.started_at.astimezone(practice_zone).date()) in month
+        ),
+        key=lambda pair: pair[0].started_at,
     )
+    in_month = [e for e, _ in dated]
     consent = profile.consent_date
     counted: list[TimeEntry] = []
     entry_evidence: list[JSONValue] = []
-    for e in in_month:
-        local = local_dates[id(e)]
+    for e, local in dated:
         excluded = None
         if consent is None:
             excluded = "no consent on file"

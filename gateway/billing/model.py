@@ -77,11 +77,6 @@ class BillingProfile:
             raise BillingInputError("patient id is empty")
         zone(self.timezone)
 
-    @property
-    def zone(self) -> ZoneInfo:
-        """The patient's time zone."""
-        return ZoneInfo(self.timezone)
-
 
 @dataclass(frozen=True, slots=True)
 class TimeEntry:
