@@ -32,7 +32,7 @@ def run(*cmd: str | Path, check: bool = True, env: dict[str, str] | None = None)
 
 def ensure_venv() -> None:
     """Create .venv and install the project (+dev extras) when needed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may run under an old python3
         sys.exit(f"Vitalgate needs Python 3.11 or newer (this is {sys.version.split()[0]})")
     if not PY.exists():
         try:
@@ -42,7 +42,7 @@ def ensure_venv() -> None:
             # system pip driving the venv's interpreter (pip >= 22.3).
             venv.EnvBuilder(with_pip=False, clear=True).create(VENV)
             if subprocess.run([sys.executable, "-m", "pip", "--version"],
-                              capture_output=True).returncode != 0:
+                              capture_output=True, check=False).returncode != 0:
                 sys.exit("cannot create a virtual environment: install python3-venv "
                          "(sudo apt-get install python3-venv) and run again")
     pyproject = ROOT / "pyproject.toml"
