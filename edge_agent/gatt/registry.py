@@ -36,6 +36,27 @@ from typing import Any
 from edge_agent.gatt import blood_pressure, device, glucose, plx, racp, times, weight
 from edge_agent.gatt.errors import DecodeError
 
+#: Every type :func:`decode` can return.
+Decoded = (
+    times.DateTime
+    | times.CurrentTime
+    | weight.WeightMeasurement
+    | weight.WeightScaleFeature
+    | weight.BodyCompositionMeasurement
+    | blood_pressure.BloodPressureMeasurement
+    | blood_pressure.IntermediateCuffPressure
+    | plx.PlxSpotCheck
+    | plx.PlxContinuous
+    | plx.PlxFeatures
+    | glucose.GlucoseMeasurement
+    | glucose.GlucoseMeasurementContext
+    | racp.RacpNumberOfRecords
+    | racp.RacpResponseCode
+    | racp.RacpRequest
+    | device.BatteryLevel
+    | device.DeviceInformationString
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Characteristic:
@@ -43,7 +64,7 @@ class Characteristic:
 
     uuid: int
     name: str
-    decoder: Callable[[bytes], Any]
+    decoder: Callable[[bytes], Decoded]
 
 
 def _entries() -> list[Characteristic]:
@@ -125,7 +146,7 @@ def lookup(spec: str | int) -> Characteristic:
     raise KeyError(spec)
 
 
-def decode(characteristic: int, data: bytes) -> Any:
+def decode(characteristic: int, data: bytes) -> Decoded:
     """Decode ``data`` read from ``characteristic`` (uuid16) into its dataclass.
 
     Raises :class:`DecodeError` for malformed bytes or an unregistered uuid.
@@ -136,7 +157,7 @@ def decode(characteristic: int, data: bytes) -> Any:
     return entry.decoder(bytes(data))
 
 
-def to_json_dict(decoded: Any) -> dict[str, Any]:
+def to_json_dict(decoded: Decoded) -> dict[str, Any]:
     """The stable JSON-ready dict for a decoded value (see module docstring)."""
     out: dict[str, Any] = {
         "characteristic": f"{decoded.characteristic:04x}",
