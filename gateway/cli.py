@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands",
     "gateway.billing.cli",
     "api.fhir_cli",
+    "edge_agent.cli",
 )
 
 
