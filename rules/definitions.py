@@ -300,7 +300,7 @@ def _plain(node: yaml.Node, path: tuple[Any, ...], lines: _Lines) -> Any:
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_plain(v, (*path, i), lines) for i, v in enumerate(node.value)]
-    return yaml.constructor.SafeConstructor().construct_object(node)  # type: ignore[no-untyped-call]
+    return yaml.constructor.SafeConstructor().construct_object(node)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d)\s*$")
@@ -660,7 +660,8 @@ def override_from_json(rule_id: str, data: Mapping[str, Any]) -> Override:
     params = {k: v for k, v in data.items()
               if k not in ("ordered_by", "ordered_at", "expires_at")}
     try:
-        ordered_at = datetime.fromisoformat(str(data.get("ordered_at", "1970-01-01T00:00:00+00:00")))
+        ordered_at = datetime.fromisoformat(
+            str(data.get("ordered_at", "1970-01-01T00:00:00+00:00")))
         exp = data.get("expires_at")
         expires_at = datetime.fromisoformat(str(exp)) if exp is not None else None
     except ValueError as e:
