@@ -94,7 +94,7 @@ class OverrideError(RuleError):
 # --------------------------------------------------------------------------- specs
 
 #: Comparison keys allowed in clauses, and their meaning.
-OPS = ("lt", "le", "gt", "ge")
+OPS = ("ge", "gt", "le", "lt")
 OP_SYMBOL = {"lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 #: Tolerance for comparisons in canonical units: lb thresholds converted to kg
 #: and values converted from lb are not exact binary floats; a 2.0 lb change

@@ -839,7 +839,8 @@ def _on_clock(st: PatientState, ev: ClockReport, now: datetime, out: list[Effect
     _emit(st, rule, ev.at.timestamp(), now, out,
           values={"device_serial": ev.device_serial, "hub_id": ev.hub_id,
                   "offset_s": ev.offset_s},
-          summary=(f"Device {ev.device_serial} clock is off by {text.num(ev.offset_s / 60)} min "
+          summary=(f"Device {ev.device_serial} clock is off by {text.num(ev.offset_s)} s "
+                   f"({ev.offset_s / 60:.1f} min) "
                    f"and the hub could not correct it; threshold "
                    f"{text.duration(rule.spec.max_offset)}."))
 
