@@ -76,6 +76,9 @@ DEFAULT_LATE_BOUND = timedelta(hours=12)
 NO_DATA_KEY = "adherence.no_data"
 HUB_KEY_PREFIX = "hub.offline:"
 DAY_S = 86400.0
+#: Count-in-window rules keep this much extra history so that a reading up to
+#: this late still pairs with the readings around it (same as the late bound).
+PAIR_SLACK_S = DEFAULT_LATE_BOUND.total_seconds()
 
 Entry = tuple[float, str, float, int]  # (epoch seconds, reading id, value, local day ordinal)
 
@@ -300,9 +303,10 @@ def _retention(rule: Rule) -> dict[Metric, float]:
     if isinstance(s, ThresholdSpec):
         for c in s.clauses:
             if c.metric is not None and c.count > 1:
-                out[c.metric] = max(out.get(c.metric, 0.0), c.within.total_seconds())
+                out[c.metric] = max(out.get(c.metric, 0.0),
+                                    c.within.total_seconds() + PAIR_SLACK_S)
     elif isinstance(s, BaselineDropSpec):
-        out[s.metric] = s.baseline_days * DAY_S + s.within.total_seconds()
+        out[s.metric] = s.baseline_days * DAY_S + s.within.total_seconds() + PAIR_SLACK_S
     elif isinstance(s, WindowAverageSpec):
         for m in s.metrics:
             out[m] = (s.days + 1) * DAY_S  # + 1 day: local days vs DST-length days
@@ -319,7 +323,7 @@ def history_needed(rules: Iterable[Rule]) -> timedelta:
         for sec in _retention(rule).values():
             need = max(need, sec)
         if isinstance(s, DeltaSpec):
-            need = max(need, (max(s.days_back, *s.fallback_days) + 2) * DAY_S)
+            need = max(need, (max((s.days_back, *s.fallback_days)) + 2) * DAY_S)
         elif isinstance(s, NoDataSpec):
             need = max(need, (s.full_days + 2) * DAY_S)
         elif isinstance(s, HubOfflineSpec):
