@@ -458,6 +458,13 @@ class SqlStore(EscalationStoreMixin, Store):
         return [SeriesPoint(day, len(v), min(v), max(v), sum(v) / len(v))
                 for day, v in sorted(days.items())]
 
+    def readings_ingested_since(self, since: datetime, limit: int = 10_000) -> list[Reading]:
+        """Readings with ``ingested_at >= since``, by ingest time then measured time."""
+        rows = self._all(f"SELECT {_READING_SELECT} FROM readings WHERE ingested_at >= ? "
+                         "ORDER BY ingested_at, measured_at, id LIMIT ?",
+                         (self._ts(since), int(limit)))
+        return [self._reading(r) for r in rows]
+
     def count_readings(self, patient_id: str | None = None) -> int:
         """Number of stored readings."""
         if patient_id is None:
