@@ -117,6 +117,8 @@ ClinicalUser = Annotated[Principal, Depends(
 CareTeamUser = Annotated[Principal, Depends(require_roles(Role.PHYSICIAN, Role.COORDINATOR))]
 #: Review quarantined payloads: admins and coordinators.
 QuarantineUser = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.COORDINATOR))]
+#: Month-end billing: admins and billers.
+BillingUser = Annotated[Principal, Depends(require_roles(Role.ADMIN, Role.BILLER))]
 #: Order care-plan overrides: physicians only.
 PhysicianUser = Annotated[Principal, Depends(require_roles(Role.PHYSICIAN))]
 

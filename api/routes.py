@@ -16,12 +16,13 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.deps import (
     AdminUser,
     Audit,
+    BillingUser,
     CareTeamUser,
     ClinicalUser,
     Ctx,
@@ -64,6 +65,8 @@ from api.schemas import (
     ReadingPublic,
     ResolveBody,
     SnoozeBody,
+    TimeEntryCreate,
+    TimeEntryPublic,
     Token,
     UserCreate,
     UserPublic,
@@ -82,6 +85,8 @@ from api.security import (
     verify_password,
 )
 from api.text import evidence_reading_ids, rule_title
+from gateway.billing.from_store import practice_month
+from gateway.billing.rules import BillingMonth
 from gateway.escalations import Action, Disposition, Escalation, Severity, Status
 from gateway.model import (
     Condition,
@@ -787,6 +792,76 @@ def resolve(escalation_id: PathId, body: ResolveBody, ctx: Ctx, principal: CareT
                comment=body.comment or None)
 
 
+# -- time tracking and billing ----------------------------------------------------------
+#: A time entry may start at most this far after the server's now (clock drift).
+TIME_ENTRY_FUTURE_SLACK = timedelta(minutes=5)
+
+
+@patients_router.get("/{patient_id}/time-entries", response_model=list[TimeEntryPublic])
+def list_time_entries(
+    *, patient_id: PathId, start: datetime, end: datetime, ctx: Ctx, principal: ReaderUser,
+    audit: Audit,
+) -> list[TimeEntryPublic]:
+    """Time logged for a patient with entries starting in ``[start, end)``."""
+    if start.tzinfo is None or end.tzinfo is None or end <= start:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "start/end must carry a time zone and end must follow start")
+    ctx.store.get_patient(patient_id, principal.practice_id)
+    audit.record(principal, "list", "time_entry", None, patient_id)
+    return [TimeEntryPublic(id=t.id, patient_id=t.patient_id, user_id=t.user_id,
+                            program=t.program.value, activity=t.activity,
+                            started_at=t.started_at, minutes=t.minutes,
+                            interactive=t.interactive, performed_by=t.performed_by, note=t.note)
+            for t in ctx.store.list_time_entries(principal.practice_id, start, end,
+                                                 patient_id=patient_id)]
+
+
+@patients_router.post("/{patient_id}/time-entries", response_model=TimeEntryPublic,
+                      status_code=201)
+def add_time_entry(patient_id: PathId, body: TimeEntryCreate, ctx: Ctx,
+                   principal: CareTeamUser, audit: Audit) -> TimeEntryPublic:
+    """Log minutes spent by the caller (physician time counts as the physician's own)."""
+    ctx.store.get_patient(patient_id, principal.practice_id)
+    now = ctx.clock()
+    if body.started_at > now + TIME_ENTRY_FUTURE_SLACK:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "started_at is in the future")
+    performed_by = "physician" if principal.role == Role.PHYSICIAN else "clinical_staff"
+    t, warnings = ctx.store.add_time_entry(
+        practice_id=principal.practice_id, patient_id=patient_id, user_id=principal.user_id,
+        program=body.program, activity=body.activity, started_at=body.started_at,
+        minutes=body.minutes, interactive=body.interactive, performed_by=performed_by,
+        note=body.note, now=now)
+    audit.record(principal, "create", "time_entry", str(t.id), patient_id)
+    return TimeEntryPublic(id=t.id, patient_id=t.patient_id, user_id=t.user_id,
+                           program=t.program.value, activity=t.activity,
+                           started_at=t.started_at, minutes=t.minutes,
+                           interactive=t.interactive, performed_by=t.performed_by,
+                           note=t.note, warnings=warnings)
+
+
+billing_router = APIRouter(prefix="/billing", tags=["billing"])
+
+
+@billing_router.get("/{month}")
+def month_billing(
+    month: Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")], ctx: Ctx, principal: BillingUser,
+    audit: Audit, patient_id: QueryId = None,
+) -> list[dict[str, Any]]:
+    """Month-end billing per enrolled patient: billable codes with the evidence behind them."""
+    try:
+        when = BillingMonth.parse(month)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    if patient_id is not None:
+        ctx.store.get_patient(patient_id, principal.practice_id)
+    reports = practice_month(ctx.store, principal.practice_id, when)
+    if patient_id is not None:
+        reports = [r for r in reports if r.patient_id == patient_id]
+    audit.record(principal, "list", "billing", month, patient_id)
+    return [r.to_dict() for r in reports]
+
+
 # -- audit ------------------------------------------------------------------------------
 audit_router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -814,4 +889,4 @@ def list_audit(
 
 
 ROUTERS = (auth_router, practices_router, users_router, patients_router, devices_router,
-           hubs_router, quarantine_router, escalations_router, audit_router)
+           hubs_router, quarantine_router, escalations_router, billing_router, audit_router)

@@ -412,3 +412,31 @@ class ResolveBody(_In):
 
     disposition: Annotated[str, Field(min_length=1, max_length=64)]
     comment: Annotated[str, Field(max_length=2000)] = ""
+
+
+# -- time tracking --------------------------------------------------------------------
+class TimeEntryCreate(_In):
+    """Minutes spent on a patient's care (counted toward CCM/PCM/RPM management codes)."""
+
+    program: Program
+    activity: Annotated[str, Field(min_length=1, max_length=100)]
+    started_at: Aware
+    minutes: Annotated[int, Field(ge=1, le=480)]
+    interactive: bool = False
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class TimeEntryPublic(BaseModel):
+    """A logged time entry; ``warnings`` flags minutes that would count twice."""
+
+    id: int
+    patient_id: str
+    user_id: str
+    program: str
+    activity: str
+    started_at: datetime
+    minutes: int
+    interactive: bool
+    performed_by: str
+    note: str
+    warnings: list[str] = []

@@ -19,6 +19,7 @@ CLINICAL = frozenset({"admin", "physician", "coordinator"})
 CARE = frozenset({"physician", "coordinator"})
 PHYSICIAN = frozenset({"physician"})
 QUARANTINE = frozenset({"admin", "coordinator"})
+BILLING = frozenset({"admin", "biller"})
 
 P = "/api/v1"
 PAT = P + "/patients/{patient}"
@@ -106,6 +107,13 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("escalations", "POST", ESC + "/snooze", CARE, {"until": "2026-03-02T12:00:00Z"}),
     Endpoint("escalations", "POST", ESC + "/comment", CARE, {"text": "Called, no answer"}),
     Endpoint("escalations", "POST", ESC + "/resolve", CARE, {"disposition": "false_positive"}),
+    Endpoint("time", "GET", PAT + "/time-entries?start=2026-02-01T00:00:00Z"
+             "&end=2026-03-02T00:00:00Z", READERS),
+    Endpoint("time", "POST", PAT + "/time-entries", CARE,
+             {"program": "CCM", "activity": "call", "started_at": "2026-03-01T11:00:00Z",
+              "minutes": 20, "interactive": True}, ok=201),
+    Endpoint("billing", "GET", P + "/billing/2026-02", BILLING, scoped=False),
+    Endpoint("billing", "GET", P + "/billing/2026-02?patient_id={patient}", BILLING),
     Endpoint("audit", "GET", P + "/audit", ADMIN, scoped=False),
 ]
 

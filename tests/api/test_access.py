@@ -77,7 +77,7 @@ def test_every_api_route_is_in_the_table(env: Env) -> None:
     table = {(e.method, e.path.split("?")[0]) for e in ENDPOINTS}
     names = {"practice_id": "{practice}", "patient_id": "{patient}", "serial": "{device}",
              "hub_id": "{hub}", "item_id": "{quarantine}", "escalation_id": "{escalation}",
-             "override_id": "{override}", "user_id": "{user}"}
+             "override_id": "{override}", "user_id": "{user}", "month": "2026-02"}
     missing = []
     for route in env.app.routes:
         path = getattr(route, "path", "")

@@ -241,3 +241,29 @@ def test_metrics_render_is_injectable(tmp_path) -> None:
 def test_readyz_reports_store_failure(env: Env) -> None:
     env.store.close()
     assert env.client.get("/readyz").status_code == 503
+
+
+def test_time_entries_and_month_billing(env: Env) -> None:
+    url = f"{P}/patients/{env.a.patient}/time-entries"
+    body = {"program": "RPM", "activity": "review readings", "minutes": 15,
+            "started_at": "2026-03-01T10:00:00Z", "interactive": False}
+    first = env.client.post(url, json=body, headers=env.headers(env.a, "physician")).json()
+    assert first["performed_by"] == "physician" and first["warnings"] == []
+    coord = env.headers(env.a, "coordinator")
+    mine = env.client.post(url, json=body, headers=coord).json()
+    assert mine["performed_by"] == "clinical_staff"
+    overlap = env.client.post(url, json={**body, "started_at": "2026-03-01T10:05:00Z"},
+                              headers=coord).json()
+    assert overlap["warnings"] and "count twice" in overlap["warnings"][0]
+    future = env.client.post(url, json={**body, "started_at": "2026-03-02T10:00:00Z"},
+                             headers=coord)
+    assert future.status_code == 422
+    listed = env.client.get(url, params={"start": "2026-03-01T00:00:00Z",
+                                         "end": "2026-03-02T00:00:00Z"},
+                            headers=env.headers(env.a, "biller")).json()
+    assert [t["minutes"] for t in listed] == [15, 15, 15]
+    reports = env.client.get(f"{P}/billing/2026-02", headers=env.headers(env.a, "biller"))
+    assert reports.status_code == 200
+    assert [r["patient_id"] for r in reports.json()] == [env.a.patient]
+    assert env.client.get(f"{P}/billing/2026-13",
+                          headers=env.headers(env.a, "biller")).status_code == 422

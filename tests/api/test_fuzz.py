@@ -28,7 +28,7 @@ OPERATIONS = sorted({(e.method, e.path.split("?")[0]) for e in ENDPOINTS}
 PARAM_NAMES = {"{practice}": "{practice_id}", "{patient}": "{patient_id}",
                "{device}": "{serial}", "{hub}": "{hub_id}", "{quarantine}": "{item_id}",
                "{escalation}": "{escalation_id}", "{override}": "{override_id}",
-               "{user}": "{user_id}"}
+               "{user}": "{user_id}", "/2026-02": "/{month}"}
 
 
 def _openapi_path(path: str) -> str:
