@@ -378,13 +378,21 @@ class SqlStore(BillingStoreMixin, EscalationStoreMixin, Store):
         if not first:
             return AddResult((), tuple(duplicates))
         with self._tx() as cur:
-            existing = self._existing_ids(cur, list(first))
-            new = [r for rid, r in first.items() if rid not in existing]
-            duplicates.extend(rid for rid in first if rid in existing)
+            new = self._store_new(cur, first, ingested_at)
+            stored = {r.id for r in new}
+            duplicates.extend(rid for rid in first if rid not in stored)
             if new:
-                self._insert_reading_rows(cur, [self._reading_row(r, ingested_at) for r in new])
                 self._bump_rollup(cur, new)
         return AddResult(tuple(r.id for r in new), tuple(duplicates))
+
+    def _store_new(self, cur: Any, first: dict[str, Reading],
+                   ingested_at: datetime) -> list[Reading]:
+        """Insert the readings whose ids are not stored yet; return those."""
+        existing = self._existing_ids(cur, list(first))
+        new = [r for rid, r in first.items() if rid not in existing]
+        if new:
+            self._insert_reading_rows(cur, [self._reading_row(r, ingested_at) for r in new])
+        return new
 
     def _bump_rollup(self, cur: Any, readings: Sequence[Reading]) -> None:
         zones = self._patient_zones(cur, {r.patient_id for r in readings})
