@@ -46,6 +46,7 @@ from gateway.store.base import (
     Store,
     StoreError,
 )
+from gateway.store.ingest_state import IngestStateMixin
 from gateway.units import Metric, Unit
 
 METRIC_COLUMNS: tuple[str, ...] = tuple(m.value for m in Metric)
@@ -74,7 +75,7 @@ def split_sql(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-class SqlStore(Store):
+class SqlStore(IngestStateMixin, Store):
     """Dialect-independent store logic."""
 
     dialect: str
