@@ -8,10 +8,20 @@ Nothing outside ``gateway.store`` sees a sqlite3 or psycopg object.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
+from gateway.escalations import (
+    Action,
+    Disposition,
+    Escalation,
+    EscalationEvent,
+    Severity,
+    Status,
+    Trigger,
+)
 from gateway.model import (
     DayCount,
     Device,
@@ -234,3 +244,68 @@ class Store(ABC):
     @abstractmethod
     def list_device_status(self, hub_id: str | None = None) -> list[DeviceStatus]:
         """Device reports (of one hub, or all), by serial."""
+
+    # -- escalations and timers (implemented in escalation_store) ----------
+    @abstractmethod
+    def add_escalation_hook(
+        self, hook: Callable[[Any, Escalation, EscalationEvent], None]
+    ) -> None:
+        """Run ``hook(cursor, escalation, event)`` inside every escalation transaction."""
+
+    @abstractmethod
+    def record_trigger(self, trigger: Trigger, now: datetime) -> tuple[Escalation,
+                                                                        EscalationEvent]:
+        """Open an escalation for a trigger, or add evidence to / upgrade the open one."""
+
+    @abstractmethod
+    def open_rule_ids(self, patient_id: str) -> set[str]:
+        """Rule ids with an unresolved escalation for a patient."""
+
+    @abstractmethod
+    def transition(self, escalation_id: str, action: Action, actor: str, now: datetime, *,
+                   practice_id: str | None = None, assignee: str | None = None,
+                   until: datetime | None = None, comment: str | None = None,
+                   disposition: Disposition | None = None) -> Escalation:
+        """Apply a person's action; raises NotFound or LifecycleError."""
+
+    @abstractmethod
+    def get_escalation(self, escalation_id: str, practice_id: str | None = None) -> Escalation:
+        """One escalation (of a practice when given) or NotFound."""
+
+    @abstractmethod
+    def list_escalations(
+        self,
+        practice_id: str,
+        *,
+        status: Sequence[Status] | Status | None = (Status.OPEN, Status.ACKNOWLEDGED),
+        severity: Severity | None = None,
+        assignee: str | None = None,
+        patient_id: str | None = None,
+        patient_ids: Sequence[str] | None = None,
+        rule_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Escalation]:
+        """The queue: most severe first, then oldest first."""
+
+    @abstractmethod
+    def escalation_events(self, escalation_id: str) -> list[EscalationEvent]:
+        """Every audited transition of an escalation, oldest first."""
+
+    @abstractmethod
+    def set_timer(self, practice_id: str, patient_id: str, kind: str, due_at: datetime,
+                  subject: str = "") -> None:
+        """Create or move the one timer of (patient, kind, subject)."""
+
+    @abstractmethod
+    def cancel_timer(self, patient_id: str, kind: str, subject: str = "") -> None:
+        """Remove a timer if present."""
+
+    @abstractmethod
+    def claim_due_timers(self, now: datetime, worker: str, lease_until: datetime,
+                         limit: int = 100) -> list[Any]:
+        """Claim due timers with a lease; returns ``Timer`` rows."""
+
+    @abstractmethod
+    def complete_timer(self, timer: Any) -> None:
+        """Delete a fired timer unless it was moved meanwhile."""

@@ -1,0 +1,59 @@
+"""Shared fixtures: real PostgreSQL databases, stores of every kind."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import settings as hyp_settings
+
+from gateway.store import Store, open_store
+from tests.support.services import temporary_database
+
+hyp_settings.register_profile("ci", deadline=None, print_blob=True, derandomize=False)
+hyp_settings.register_profile("dev", deadline=None, print_blob=True)
+hyp_settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database for this test session (dropped after)."""
+    with temporary_database() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_db() -> Iterator[str]:
+    """URL of a fresh PostgreSQL database for one test (dropped after)."""
+    with temporary_database() as url:
+        yield url
+
+
+def _store_kinds() -> list[str]:
+    kinds = ["sqlite", "postgres"]
+    if os.environ.get("VITALGATE_TEST_TIMESCALE_URL"):
+        kinds.append("timescale")
+    return kinds
+
+
+@pytest.fixture(params=_store_kinds())
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated, empty store of each kind (SQLite, PostgreSQL[, TimescaleDB])."""
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+        s.migrate()
+        yield s
+        s.close()
+        return
+    admin = (os.environ["VITALGATE_TEST_TIMESCALE_URL"] if request.param == "timescale"
+             else None)
+    ctx = temporary_database(admin) if admin else temporary_database()
+    with ctx as url:
+        s = open_store(url)
+        s.migrate()
+        try:
+            yield s
+        finally:
+            s.close()
