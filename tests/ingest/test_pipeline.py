@@ -142,7 +142,7 @@ def test_unknown_topic_and_unknown_hub(store):
 
 
 def test_internal_error_quarantines_the_message_and_continues(store):
-    p, src, metrics, _ = make(store)
+    p, src, _metrics, _ = make(store)
 
     class Boom:
         def hub(self, hub_id):

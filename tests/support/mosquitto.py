@@ -18,13 +18,13 @@ Usage::
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -109,6 +109,7 @@ class Mosquitto:
         self._proc: subprocess.Popen[bytes] | None = None
         self._service_password = secrets.token_urlsafe(12)
         self._users: dict[str, str] = {}
+        self._lock = threading.Lock()  # one writer of the password file
         self.conf_path = self.workdir / "mosquitto.conf"
         self.conf_path.write_text(render_config(SHIPPED_CONF.read_text(), port=self.port,
                                                 workdir=self.workdir))
@@ -133,18 +134,26 @@ class Mosquitto:
 
     def add_hub_user(self, hub_id: str) -> tuple[str, str]:
         """Create (or return) the user of hub ``hub_id`` (user name = hub id)."""
-        if hub_id in self._users:
-            return hub_id, self._users[hub_id]
-        password = secrets.token_urlsafe(12)
-        self._set_password(hub_id, password)
-        if self.running:
-            self._reload()
-        return hub_id, password
+        with self._lock:
+            if hub_id in self._users:
+                return hub_id, self._users[hub_id]
+            password = secrets.token_urlsafe(12)
+            self._set_password(hub_id, password)
+            if self.running:
+                self._reload()
+            return hub_id, password
 
     def add_hub_users(self, hub_ids: list[str]) -> dict[str, str]:
         """Create many hub users with one reload; returns user -> password."""
         out = {}
         running = self.running
+        with self._lock:
+            self._add_many(hub_ids, out)
+        if running:
+            self._reload()
+        return out
+
+    def _add_many(self, hub_ids: list[str], out: dict[str, str]) -> None:
         for hub_id in hub_ids:
             if hub_id not in self._users:
                 password = secrets.token_urlsafe(12)
@@ -153,9 +162,6 @@ class Mosquitto:
                                check=True, capture_output=True, timeout=10)
                 self._users[hub_id] = password
             out[hub_id] = self._users[hub_id]
-        if running:
-            self._reload()
-        return out
 
     def _reload(self) -> None:
         assert self._proc is not None
