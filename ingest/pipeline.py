@@ -257,49 +257,74 @@ class Pipeline:
         work.device_status.extend(_device_statuses(devs))
 
     # -- committing ----------------------------------------------------------
+    def take(self) -> list[_Work]:
+        """Detach the pending batch (to commit it elsewhere with :meth:`commit`)."""
+        work = self._work
+        self._reset()
+        return work
+
     def flush(self) -> FlushResult:
         """Commit the pending batch, acknowledge it, hand it to the consumer.
 
         Raises whatever the store raises; the batch then stays pending.
         """
-        if not self._work:
+        work = self.take()
+        try:
+            return self.commit(work)
+        except BaseException:
+            self._work = work + self._work
+            self._recount()
+            self._opened = self._monotonic()
+            raise
+
+    def commit(self, work: list[_Work]) -> FlushResult:
+        """Commit a detached batch, then acknowledge it, then call the consumer.
+
+        Raises whatever the store raises (nothing is acknowledged then).
+        """
+        if not work:
             return FlushResult(0, 0, 0, 0)
-        work = self._work
         result, stored = self._commit(work)
-        self._reset()
         for w in work:
             self._ack(w.msg)
         self._deliver(stored)
         return result
 
     def flush_isolating(self) -> FlushResult:
+        """Commit the pending batch message by message (see :meth:`commit_isolating`)."""
+        work = self.take()
+        try:
+            return self.commit_isolating(work)
+        finally:
+            if work:  # what is left after a failure stays pending
+                self._work = work + self._work
+                self._recount()
+                self._opened = self._monotonic()
+
+    def commit_isolating(self, work: list[_Work]) -> FlushResult:
         """Commit message by message; a message the store refuses is quarantined.
 
-        Used after :meth:`flush` failed repeatedly (a poison message, not an
-        outage).  Raises only if even the ``internal_error`` quarantine fails.
+        Used after :meth:`commit` failed repeatedly (a poison message, not an
+        outage).  Messages done are removed from ``work``; raises only if even
+        the ``internal_error`` quarantine fails (``work`` then holds the rest).
         """
         totals = [0, 0, 0, 0]
-        work = self._work
-        for i, w in enumerate(work):
+        while work:
+            w = work[0]
             try:
                 result, stored = self._commit([w])
             except Exception as exc:  # isolate the poison message
                 log.exception("store refused the message on %s; quarantining it", w.msg.topic)
                 q = self._quarantine(w.msg, INTERNAL_ERROR,
                                      f"store refused: {type(exc).__name__}: {str(exc)[:200]}")
-                try:
-                    result, stored = self._commit([_Work(w.msg, quarantine=[q])])
-                except Exception:
-                    self._work = work[i:]
-                    self._recount()
-                    raise
+                result, stored = self._commit([_Work(w.msg, quarantine=[q])])
                 self.metrics.quarantined.labels(INTERNAL_ERROR).inc()
             self._ack(w.msg)
             self._deliver(stored)
+            del work[0]
             for k, v in enumerate((result.messages, result.stored, result.duplicates,
                                    result.quarantined)):
                 totals[k] += v
-        self._reset()
         return FlushResult(*totals)
 
     def _commit(self, work: list[_Work]) -> tuple[FlushResult, list[Reading]]:

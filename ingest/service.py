@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from gateway.settings import Settings
 from gateway.store import Store, open_store
@@ -169,37 +170,61 @@ class IngestService:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- worker ----------------------------------------------------------------
+    # -- worker and committer ---------------------------------------------------
     def _run(self) -> None:
+        """Decode and validate; hand due batches to the committer thread.
+
+        Committing runs on its own thread so decoding the next batch overlaps
+        the database round trips (psycopg and sqlite3 release the GIL while
+        waiting).  The hand-off holds one batch: if the committer falls
+        behind, this thread waits (back-pressure towards the broker).
+        """
         p = self.pipeline
         assert p is not None
-        failures = 0
+        batches: queue.Queue[list[Any] | None] = queue.Queue(maxsize=1)
+        committer = threading.Thread(target=self._commit_loop, args=(batches,),
+                                     name="ingest-committer", daemon=True)
+        committer.start()
+        try:
+            while True:
+                wait = p.seconds_until_due()
+                wait = IDLE_POLL_S if wait is None else min(wait, IDLE_POLL_S)
+                try:
+                    msg = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                    p.handle(msg)
+                    while not p.full():
+                        p.handle(self._queue.get_nowait())
+                except queue.Empty:
+                    pass
+                drained = self._stopping.is_set() and self._queue.empty()
+                if p.due() or (drained and p.pending_messages):
+                    batches.put(p.take())
+                if drained and not p.pending_messages:
+                    return
+        finally:
+            batches.put(None)
+            committer.join()
+
+    def _commit_loop(self, batches: queue.Queue[list[Any] | None]) -> None:
+        p = self.pipeline
+        assert p is not None
         while True:
-            wait = p.seconds_until_due()
-            wait = IDLE_POLL_S if wait is None else min(wait, IDLE_POLL_S)
-            try:
-                msg = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
-                p.handle(msg)
-                while not p.full():
-                    p.handle(self._queue.get_nowait())
-            except queue.Empty:
-                pass
-            drained = self._stopping.is_set() and self._queue.empty()
-            if p.due() or (drained and p.pending_messages):
+            work = batches.get()
+            if work is None:
+                return
+            failures = 0
+            while work:
                 try:
                     if failures >= ISOLATE_AFTER:
-                        p.flush_isolating()
+                        p.commit_isolating(work)
                     else:
-                        p.flush()
-                    failures = 0
+                        p.commit(work)
+                    break
                 except Exception:  # keep the batch, retry after a pause
                     failures += 1
                     self.metrics.flush_failures.inc()
                     log.exception("commit failed (%d in a row); retrying", failures)
                     if self._stopping.wait(backoff(failures)) and failures > ISOLATE_AFTER + 3:
-                        log.error("giving up on %d pending messages at stop; the broker "
-                                  "redelivers them", p.pending_messages)
-                        return
-                    continue
-            if drained and not p.pending_messages:
-                return
+                        log.error("giving up on %d messages at stop; the broker redelivers "
+                                  "them", len(work))
+                        break
