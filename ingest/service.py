@@ -101,6 +101,7 @@ class IngestService:
         self.pipeline: Pipeline | None = None
         self._queue: queue.SimpleQueue[InboundMessage] = queue.SimpleQueue()
         self._stopping = threading.Event()
+        self._committer_idle = threading.Event()
         self._worker: threading.Thread | None = None
 
     @property
@@ -182,6 +183,8 @@ class IngestService:
         p = self.pipeline
         assert p is not None
         batches: queue.Queue[list[Any] | None] = queue.Queue(maxsize=1)
+        self._committer_idle = threading.Event()
+        self._committer_idle.set()
         committer = threading.Thread(target=self._commit_loop, args=(batches,),
                                      name="ingest-committer", daemon=True)
         committer.start()
@@ -197,7 +200,13 @@ class IngestService:
                 except queue.Empty:
                     pass
                 drained = self._stopping.is_set() and self._queue.empty()
-                if p.due() or (drained and p.pending_messages):
+                # Group commit: besides the size/time bounds, commit at once when
+                # nothing else is waiting and the committer is idle, so light load
+                # sees one round trip of latency and heavy load gets big batches.
+                idle = (p.pending_messages and self._queue.empty()
+                        and self._committer_idle.is_set())
+                if p.due() or idle or (drained and p.pending_messages):
+                    self._committer_idle.clear()
                     batches.put(p.take())
                 if drained and not p.pending_messages:
                     return
@@ -209,9 +218,12 @@ class IngestService:
         p = self.pipeline
         assert p is not None
         while True:
+            if batches.empty():
+                self._committer_idle.set()
             work = batches.get()
             if work is None:
                 return
+            self._committer_idle.clear()
             failures = 0
             while work:
                 try:
