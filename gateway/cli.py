@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api.fhir_cli",
     "edge_agent.cli",
     "rules.cli",
+    "ingest.cli",
 )
 
 
