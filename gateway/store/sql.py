@@ -50,6 +50,7 @@ from gateway.store.base import (
 )
 from gateway.store.billing_store import BillingStoreMixin
 from gateway.store.escalation_store import EscalationStoreMixin
+from gateway.store.ingest_state import IngestStateMixin
 from gateway.units import Metric, Unit
 
 
@@ -90,7 +91,7 @@ def split_sql(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-class SqlStore(BillingStoreMixin, EscalationStoreMixin, ApiStoreMixin, Store):
+class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiStoreMixin, Store):
     """Dialect-independent store logic."""
 
     dialect: str
@@ -379,13 +380,21 @@ class SqlStore(BillingStoreMixin, EscalationStoreMixin, ApiStoreMixin, Store):
         if not first:
             return AddResult((), tuple(duplicates))
         with self._tx() as cur:
-            existing = self._existing_ids(cur, list(first))
-            new = [r for rid, r in first.items() if rid not in existing]
-            duplicates.extend(rid for rid in first if rid in existing)
+            new = self._store_new(cur, first, ingested_at)
+            stored = {r.id for r in new}
+            duplicates.extend(rid for rid in first if rid not in stored)
             if new:
-                self._insert_reading_rows(cur, [self._reading_row(r, ingested_at) for r in new])
                 self._bump_rollup(cur, new)
         return AddResult(tuple(r.id for r in new), tuple(duplicates))
+
+    def _store_new(self, cur: Any, first: dict[str, Reading],
+                   ingested_at: datetime) -> list[Reading]:
+        """Insert the readings whose ids are not stored yet; return those."""
+        existing = self._existing_ids(cur, list(first))
+        new = [r for rid, r in first.items() if rid not in existing]
+        if new:
+            self._insert_reading_rows(cur, [self._reading_row(r, ingested_at) for r in new])
+        return new
 
     def _bump_rollup(self, cur: Any, readings: Sequence[Reading]) -> None:
         zones = self._patient_zones(cur, {r.patient_id for r in readings})
