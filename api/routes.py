@@ -85,8 +85,10 @@ from api.security import (
     verify_password,
 )
 from api.text import evidence_reading_ids, rule_title
+from gateway.billing import Performer, TimeEntry
 from gateway.billing.from_store import practice_month
 from gateway.billing.rules import BillingMonth
+from gateway.callprep import CallPrep, build_callprep
 from gateway.escalations import Action, Disposition, Escalation, Severity, Status
 from gateway.model import (
     Condition,
@@ -838,6 +840,40 @@ def add_time_entry(patient_id: PathId, body: TimeEntryCreate, ctx: Ctx,
                            started_at=t.started_at, minutes=t.minutes,
                            interactive=t.interactive, performed_by=t.performed_by,
                            note=t.note, warnings=warnings)
+
+
+def load_callprep(ctx: Any, patient: Patient, days: int) -> CallPrep:
+    """Build the call-prep page of ``patient`` for the last ``days`` days from the store."""
+    now = ctx.clock()
+    try:
+        enrollment: Enrollment | None = ctx.store.get_enrollment(patient.id)
+    except NotFound:
+        enrollment = None
+    readings = ctx.store.get_readings(patient.id, start=now - timedelta(days=90), end=now,
+                                      practice_id=patient.practice_id, limit=100_000)
+    escalations = ctx.store.list_escalations(patient.practice_id, patient_id=patient.id,
+                                             status=list(Status), limit=1000)
+    entries = [TimeEntry(e.patient_id, e.program, e.started_at, e.minutes, e.interactive,
+                         Performer(e.performed_by), str(e.id))
+               for e in ctx.store.list_time_entries(patient.practice_id,
+                                                    now - timedelta(days=62), now,
+                                                    patient_id=patient.id)]
+    device_days = ctx.store.device_days(patient.practice_id, now.date() - timedelta(days=400),
+                                        now.date(), [patient.id]).get(patient.id, [])
+    practice = ctx.store.get_practice(patient.practice_id)
+    return build_callprep(patient, enrollment=enrollment, readings=readings,
+                          escalations=escalations, time_entries=entries,
+                          device_days=device_days, since=now - timedelta(days=days), now=now,
+                          practice_tz=practice.timezone)
+
+
+@patients_router.get("/{patient_id}/call-prep")
+def call_prep(patient_id: PathId, ctx: Ctx, principal: ClinicalUser, audit: Audit,
+              days: Annotated[int, Query(ge=1, le=90)] = 30) -> dict[str, Any]:
+    """CCM call preparation: trends, escalations, adherence, minutes, talking points."""
+    patient = ctx.store.get_patient(patient_id, principal.practice_id)
+    audit.record(principal, "read", "call_prep", patient_id, patient_id)
+    return load_callprep(ctx, patient, days).to_dict()
 
 
 billing_router = APIRouter(prefix="/billing", tags=["billing"])

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.charts import Threshold, line_chart
 from api.deps import SESSION_COOKIE, AppContext, Auditor, Ctx, client_ip, principal_from_token
-from api.routes import device_public, password_login
+from api.routes import device_public, load_callprep, password_login
 from api.schemas import PathId, has_nul
 from api.security import (
     AuthError,
@@ -329,6 +329,28 @@ def patient_page(patient_id: PathId, ctx: Ctx, request: Request, principal: WebU
     return _render(ctx, request, "patient.html", principal, patient=patient, days=days,
                    charts=charts, devices=devices, enrollment=enrollment,
                    escalations=escalations, rule_title=rule_title, now=now)
+
+
+@web_router.get("/patients/{patient_id}/call-prep", response_class=HTMLResponse)
+def callprep_page(patient_id: PathId, ctx: Ctx, request: Request, principal: WebUser,
+                  days: int = 30) -> Response:
+    """One page to read before calling the patient."""
+    _clinical(principal)
+    days = days if 1 <= days <= 90 else 30
+    patient = ctx.store.get_patient(patient_id, principal.practice_id)
+    Auditor(ctx, request).record(principal, "read", "call_prep", patient_id, patient_id)
+    prep = load_callprep(ctx, patient, days)
+    units = ctx.store.get_practice(principal.practice_id).display_units
+    rows = []
+    for m in prep.metrics:
+        shown = [(t, _display(m.metric, v, units)[0]) for t, v in m.points]
+        unit = _display(m.metric, m.last, units)[1]
+        rows.append({"name": METRIC_NAMES[m.metric], "m": m, "unit": unit,
+                     "fmt": lambda v, metric=m.metric: f"{_display(metric, v, units)[0]:.1f}",
+                     "chart": line_chart(shown, start=prep.since, end=prep.now,
+                                         title=METRIC_NAMES[m.metric], unit=unit)})
+    return _render(ctx, request, "callprep.html", principal, patient=patient, prep=prep,
+                   rows=rows, days=days, rule_title=rule_title)
 
 
 # -- admin pages ------------------------------------------------------------------------------

@@ -112,6 +112,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("time", "POST", PAT + "/time-entries", CARE,
              {"program": "CCM", "activity": "call", "started_at": "2026-03-01T11:00:00Z",
               "minutes": 20, "interactive": True}, ok=201),
+    Endpoint("call_prep", "GET", PAT + "/call-prep", CLINICAL),
     Endpoint("billing", "GET", P + "/billing/2026-02", BILLING, scoped=False),
     Endpoint("billing", "GET", P + "/billing/2026-02?patient_id={patient}", BILLING),
     Endpoint("audit", "GET", P + "/audit", ADMIN, scoped=False),

@@ -199,3 +199,17 @@ def test_static_assets_served(env: Env) -> None:
     js = client.get("/static/app.js")
     assert js.status_code == 200 and "setInterval" in js.text
     assert client.get("/static/app.css").status_code == 200
+
+
+def test_call_prep_page_and_api(env: Env) -> None:
+    client = web_login(env, "coordinator")
+    page = client.get(f"/patients/{env.a.patient}/call-prep")
+    assert page.status_code == 200
+    assert "Talking points" in page.text and "<svg" in page.text and "Weight" in page.text
+    assert client.get(f"/patients/{env.b.patient}/call-prep").status_code == 404
+    api = env.client.get(f"/api/v1/patients/{env.a.patient}/call-prep",
+                         headers=env.headers(env.a, "coordinator"))
+    assert api.status_code == 200
+    body = api.json()
+    assert body["initials"] == "AL" and body["metrics"][0]["metric"] == "weight"
+    assert web_login(env, "biller").get(f"/patients/{env.a.patient}/call-prep").status_code == 403
