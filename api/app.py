@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -140,15 +140,30 @@ def create_app(
     return app
 
 
+#: Plain-language error pages for the web UI (the JSON API keeps ``{"detail": ...}``).
+_PAGE_ERRORS = {
+    403: ("Not allowed", "Your role does not include this page or action."),
+    404: ("Not found", "There is nothing here, or it belongs to another practice."),
+    409: ("Already changed", "Someone changed this in the meantime; reload and try again."),
+}
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     """Map domain errors to HTTP once, here."""
 
     def handler(code: int, headers: dict[str, str] | None = None) -> Any:
         async def handle(request: Request, exc: Exception) -> Response:
-            if code == 401 and not request.url.path.startswith(API_PREFIX):
-                from fastapi.responses import RedirectResponse
-
+            page = not request.url.path.startswith((API_PREFIX, "/static"))
+            if page and code == 401:
                 return RedirectResponse("/login", status_code=303)
+            if page and code in _PAGE_ERRORS and request.headers.get(
+                    "x-requested-with") != "fetch":
+                title, message = _PAGE_ERRORS[code]
+                ctx: AppContext = request.app.state.ctx
+                return ctx.templates.TemplateResponse(
+                    request, "error.html", {"user": getattr(request.state, "principal", None),
+                                            "csrf": "", "title": title, "message": message},
+                    status_code=code)
             return JSONResponse({"detail": str(exc) or type(exc).__name__}, status_code=code,
                                 headers=headers)
 

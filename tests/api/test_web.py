@@ -213,3 +213,26 @@ def test_call_prep_page_and_api(env: Env) -> None:
     body = api.json()
     assert body["initials"] == "AL" and body["metrics"][0]["metric"] == "weight"
     assert web_login(env, "biller").get(f"/patients/{env.a.patient}/call-prep").status_code == 403
+
+
+def test_page_errors_are_html(env: Env) -> None:
+    client = web_login(env, "coordinator")
+    missing = client.get(f"/patients/{env.b.patient}")
+    assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+    assert "another practice" in missing.text
+    biller = web_login(env, "biller")
+    denied = biller.get("/queue")
+    assert denied.status_code == 403 and "Not allowed" in denied.text
+
+
+def test_web_login_rate_limit_message(env: Env) -> None:
+    client = TestClient(env.app)
+    for _ in range(5):
+        nonce = page_csrf(client.get("/login").text)
+        client.post("/login", data={"email": env.a.emails["physician"], "password": "bad bad bad",
+                                    "csrf": nonce})
+    nonce = page_csrf(client.get("/login").text)
+    resp = client.post("/login", data={"email": env.a.emails["physician"], "password": PASSWORD,
+                                       "csrf": nonce})
+    assert "Too many failed attempts" in resp.text
+    assert "vg_session" not in client.cookies
