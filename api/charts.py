@@ -101,3 +101,42 @@ def line_chart(
         parts.append(f'<circle cx="{x(t):.1f}" cy="{y(v):.1f}" r="3" class="point"/>')
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated string is escaped
+
+
+_OPS = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
+
+
+def rule_threshold_lines(
+    params: dict[str, object], metric: str, baseline: float | None = None
+) -> list[tuple[str, float, str | None]]:
+    """Threshold levels of a rule's params for ``metric`` as (label, value, unit).
+
+    Understands the rule file's shapes: ``clauses`` / ``clause`` lists of
+    ``{metric, gt|ge|lt|le}`` (absolute levels) and ``delta`` rules
+    (``{metric, ge, unit, days_back}``), whose level is ``baseline + ge``.
+    Values stay in the unit the rule states (``unit``), canonical otherwise.
+    """
+    clauses: list[dict[str, object]] = []
+    raw = params.get("clauses")
+    if isinstance(raw, list):
+        clauses += [c for c in raw if isinstance(c, dict)]
+    if isinstance(params.get("clause"), dict):
+        clauses.append(params["clause"])  # type: ignore[arg-type]
+    if "metric" in params:
+        clauses.append(params)
+    out: list[tuple[str, float, str | None]] = []
+    for clause in clauses:
+        if clause.get("metric") != metric:
+            continue
+        unit = clause.get("unit", params.get("unit"))
+        relative = "days_back" in clause
+        for op, sym in _OPS.items():
+            v = clause.get(op)
+            if isinstance(v, int | float) and not isinstance(v, bool):
+                if relative:
+                    if baseline is None:
+                        continue
+                    out.append((f"baseline {sym}+{v:g}", float(v), str(unit) if unit else None))
+                else:
+                    out.append((f"{sym} {v:g}", float(v), str(unit) if unit else None))
+    return out

@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.charts import Threshold, line_chart
+from api.charts import Threshold, line_chart, rule_threshold_lines
 from api.deps import SESSION_COOKIE, AppContext, Auditor, Ctx, client_ip, principal_from_token
 from api.routes import device_public, load_callprep, password_login
 from api.schemas import PathId, has_nul
@@ -29,11 +29,11 @@ from api.security import (
     csrf_token,
     generate_secret,
 )
-from api.text import age_words, rule_title
+from api.text import age_words, evidence_reading_ids, rule_title
 from gateway.escalations import Action, Disposition, Escalation, LifecycleError, Status
 from gateway.model import Condition, Device, DeviceKind, Enrollment, Patient, Program
 from gateway.store import Conflict, NotFound
-from gateway.units import CANONICAL_UNIT, Metric, kg_to_lb
+from gateway.units import CANONICAL_UNIT, Metric, kg_to_lb, lb_to_kg
 
 LOGIN_CSRF_COOKIE = "vg_login_csrf"
 QUEUE_REFRESH_S = 10
@@ -202,24 +202,34 @@ def queue_fragment(ctx: Ctx, request: Request, principal: WebUser) -> Response:
 
 # -- escalation page ----------------------------------------------------------------------
 def _escalation_charts(ctx: AppContext, e: Escalation, units: str) -> list[Any]:
+    """Charts of the readings from 7 days before to 1 day after the trigger, thresholds drawn."""
     start, end = e.trigger_at - timedelta(days=7), e.trigger_at + timedelta(days=1)
     metrics = RULE_METRICS.get(e.rule_id.split(".", 1)[0], ())
     readings = ctx.store.get_readings(e.patient_id, start=start, end=end,
                                       practice_id=e.practice_id, limit=2000)
+    evidence = set(evidence_reading_ids(e))
     charts = []
     for metric in metrics:
         points = []
-        unit = CANONICAL_UNIT[metric].value
+        baseline: float | None = None
+        unit = _display(metric, 0.0, units)[1]
         for r in readings:
             v = r.value(metric)
-            if v is not None:
-                dv, unit = _display(metric, v, units)
-                points.append((r.measured_at, dv))
+            if v is None:
+                continue
+            points.append((r.measured_at, _display(metric, v, units)[0]))
+            if r.id in evidence and baseline is None:
+                baseline = v  # earliest evidence reading: the delta rules' reference
         lines = []
-        for key, value in e.thresholds.items():
-            if isinstance(value, int | float) and not isinstance(value, bool) and (
-                    metric.value in key or len(metrics) == 1):
-                lines.append(Threshold(key.replace("_", " "), float(value)))
+        for label, level, rule_unit in rule_threshold_lines(dict(e.thresholds), metric.value,
+                                                            baseline):
+            canonical = lb_to_kg(level) if rule_unit == "lb" else level
+            if label.startswith("baseline"):
+                if baseline is None:
+                    continue
+                canonical += baseline
+            lines.append(Threshold(label + (f" {rule_unit}" if rule_unit else ""),
+                                   _display(metric, canonical, units)[0]))
         charts.append(line_chart(points, start=start, end=end, title=METRIC_NAMES[metric],
                                  unit=unit, thresholds=lines, marker_at=e.trigger_at))
     return charts

@@ -115,7 +115,12 @@ def seed_tenant(store: Any, key: str) -> Tenant:
         practice_id=pid, patient_id=patient, rule_id="chf.weight_gain_24h", rule_version=1,
         severity=Severity.URGENT, trigger_at=T0 - timedelta(hours=1),
         summary="Weight up 2.4 lb since yesterday's first weight",
-        thresholds={"gain_lb": 2.0}, evidence={"reading_ids": [f"r-{key}-9", f"r-{key}-8"]}),
+        thresholds={"metric": "weight", "days_back": 1, "ge": 2.0, "unit": "lb"},
+        evidence={"rule_version": 1, "readings": [
+            {"id": f"r-{key}-8", "metric": "weight", "value": 81.6,
+             "measured_at": (T0 - timedelta(days=2)).isoformat(), "display": "179.9 lb"},
+            {"id": f"r-{key}-9", "metric": "weight", "value": 81.8,
+             "measured_at": (T0 - timedelta(days=1)).isoformat(), "display": "180.3 lb"}]}),
         T0 - timedelta(hours=1))
     t.escalation = esc.id
     t.override = store.add_care_plan_override(CarePlanOverride(

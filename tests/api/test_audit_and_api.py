@@ -141,7 +141,7 @@ def test_escalation_lifecycle_over_the_api(env: Env) -> None:
     assert env.client.get(f"{P}/escalations", params={"condition": "COPD"},
                           headers=headers).json() == []
     detail = env.client.get(url, headers=headers).json()
-    assert detail["reading_ids"] == ["r-a-9", "r-a-8"]
+    assert detail["reading_ids"] == ["r-a-8", "r-a-9"]
     assert detail["evidence"].startswith("Weight up 2.4 lb")
     past = env.client.post(url + "/snooze", json={"until": "2026-03-01T11:00:00Z"},
                            headers=headers)

@@ -103,6 +103,7 @@ def test_escalation_page_has_chart_threshold_evidence_actions(env: Env) -> None:
     assert page.status_code == 200
     html = page.text
     assert "<svg" in html and 'role="img"' in html and 'class="threshold"' in html
+    assert "baseline ≥+2 lb 182" in html  # 81.6 kg (179.9 lb) + 2 lb
     assert "Weight up 2.4 lb since yesterday" in html
     assert "Notifications" in html
     for action in ("acknowledge", "assign", "snooze", "comment", "resolve"):
