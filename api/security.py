@@ -115,9 +115,13 @@ def discover_jwks_client(issuer: str) -> jwt.PyJWKClient:
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
     if not url.startswith(("https://", "http://")):
         raise AuthError("OIDC issuer must be an http(s) URL")
-    with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - scheme checked above
-        config = json.load(resp)
-    return jwt.PyJWKClient(config["jwks_uri"], cache_keys=True, lifespan=300, timeout=5)
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - scheme checked
+            config = json.load(resp)
+        jwks_uri = str(config["jwks_uri"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AuthError(f"OIDC issuer discovery failed: {type(exc).__name__}") from exc
+    return jwt.PyJWKClient(jwks_uri, cache_keys=True, lifespan=300, timeout=5)
 
 
 class TokenService:

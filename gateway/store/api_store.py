@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from gateway.model import Device, DeviceAssignment, DeviceKind, Hub, Reading
@@ -259,8 +259,11 @@ class ApiStoreMixin:
     # -- login attempts ------------------------------------------------------
     def record_login_attempt(self, username: str, client_ip: str, at: datetime,
                              success: bool) -> None:
-        """Remember one password login attempt (for rate limiting)."""
+        """Remember one password login attempt (for rate limiting); forget day-old ones."""
         with self._tx() as cur:
+            self._exec(cur, "DELETE FROM login_attempts WHERE username = ? AND client_ip = ? "
+                            "AND at < ?", (username.lower(), client_ip,
+                                           self._ts(at - timedelta(days=1))))
             self._exec(cur, "INSERT INTO login_attempts (username, client_ip, at, success) "
                             "VALUES (?, ?, ?, ?)",
                        (username.lower(), client_ip, self._ts(at), self._bool(success)))

@@ -283,3 +283,25 @@ def test_security_headers(env: Env) -> None:
     assert resp.headers["x-frame-options"] == "DENY"
     assert "default-src 'self'" in resp.headers["content-security-policy"]
     assert resp.headers["cache-control"] == "no-store"
+
+
+def test_unreachable_oidc_issuer_is_401_not_500(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from tests.support.services import free_port
+
+    gen = build_env(f"sqlite:///{tmp_path / 'down.db'}")
+    env = next(gen)
+    try:
+        issuer = f"http://127.0.0.1:{free_port()}"
+        app = create_app(Settings(secret_key="s" * 40, oidc_issuer=issuer), env.store,
+                         clock=env.clock)
+        now = int(env.clock().timestamp())
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        token = jwt.encode({"iss": issuer, "email": env.a.emails["admin"], "iat": now,
+                            "exp": now + 60}, key, algorithm="RS256")
+        resp = TestClient(app).get("/api/v1/users/me",
+                                   headers={"Authorization": f"Bearer {token}"})
+        assert resp.status_code == 401
+    finally:
+        gen.close()
