@@ -42,10 +42,12 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
+from operator import itemgetter
 from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -54,6 +56,7 @@ from gateway.model import Condition, Flag, Reading
 from gateway.units import Metric, kg_to_lb
 from rules import text
 from rules.definitions import (
+    EPS,
     OP_SYMBOL,
     BaselineDropSpec,
     Clause,
@@ -208,8 +211,21 @@ class Series:
         return es[bisect_left(es, lo, key=_time): bisect_right(es, hi, key=_time)]
 
 
-def _time(e: Entry) -> float:
-    return e[0]
+_time = itemgetter(0)
+_value_of = itemgetter(2)
+_day_of = itemgetter(3)
+
+
+@lru_cache(maxsize=256)
+def _predicate(c: Clause) -> Callable[[float], bool]:
+    """``c.test`` as a C-level bound method when the clause has one comparison (hot path)."""
+    ops = c.ops()
+    if len(ops) == 1:
+        op, x = ops[0]
+        bound = {"ge": (x - EPS).__le__, "gt": (x + EPS).__lt__,
+                 "le": (x + EPS).__ge__, "lt": (x - EPS).__gt__}[op]
+        return bound
+    return c.test
 
 
 @dataclass(slots=True)
@@ -234,12 +250,14 @@ class PatientState:
     newest_day: int = 0
     no_data: Rule | None = None
     last_qualifying: float | None = None
+    last_qualifying_day: int = 0
     no_data_due: float | None = None
     no_data_fired: float | None = None
     hub_rule: Rule | None = None
     clock_rule: Rule | None = None
     hub_seen: dict[str, float] = field(default_factory=dict)
     hub_fired: dict[str, float] = field(default_factory=dict)
+    hub_armed: dict[str, float] = field(default_factory=dict)  # hub -> scheduled due
     open: dict[str, Severity] = field(default_factory=dict)
 
     def approx_size(self) -> int:
@@ -271,6 +289,7 @@ class PatientState:
         st.daily = {m: dict(d) for m, d in self.daily.items()}
         st.hub_seen = dict(self.hub_seen)
         st.hub_fired = dict(self.hub_fired)
+        st.hub_armed = dict(self.hub_armed)
         st.open = dict(self.open)
         return st
 
@@ -472,7 +491,10 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
     ):
         st.last_qualifying = t
         assert isinstance(st.no_data.spec, NoDataSpec)
-        due = _local_midnight(st, day + st.no_data.spec.full_days + 1)
+        due = st.no_data_due
+        if day != st.last_qualifying_day or due is None:  # due moves only with the day
+            st.last_qualifying_day = day
+            due = _local_midnight(st, day + st.no_data.spec.full_days + 1)
         if due != st.no_data_due:
             st.no_data_due = due
             if due <= now.timestamp():  # a late reading: the gap is already over
@@ -702,12 +724,10 @@ class _Ctx:
         s = self.st.series.get(metric)
         if s is None:
             return []
-        first_day = self.st.newest_day - days + 1
-        cutoff = self._cutoff(metric)
         es = s.entries
-        i = len(es)
-        while i > 0 and es[i - 1][3] >= first_day and es[i - 1][0] >= cutoff:
-            i -= 1
+        # Local day is monotonic in time, so both bounds are binary searches.
+        i = max(bisect_left(es, self.st.newest_day - days + 1, key=_day_of),
+                bisect_left(es, self._cutoff(metric), key=_time))
         return es[i:]
 
     def window_average(self, rule: Rule, spec: WindowAverageSpec) -> None:
@@ -716,10 +736,10 @@ class _Ctx:
         per = {m: self._window(m, spec.days) for m in spec.metrics}
         main = per[spec.metrics[0]]
         n = len(main)
-        ndays = len({e[3] for e in main})
+        ndays = len(set(map(_day_of, main)))
         if n < spec.min_readings or ndays < spec.min_days:
             return
-        means = {m: sum(e[2] for e in es) / len(es) for m, es in per.items() if es}
+        means = {m: sum(map(_value_of, es)) / len(es) for m, es in per.items() if es}
         fired = [c for c in spec.clauses if c.metric in means and c.test(means[c.metric])]
         if not fired:
             return
@@ -740,7 +760,8 @@ class _Ctx:
         n = len(es)
         if n < spec.min_readings:
             return
-        hits = [e for e in es if spec.clause.test(e[2])]
+        pred = _predicate(spec.clause)
+        hits = [e for e in es if pred(e[2])]
         share = len(hits) / n
         if spec.min_share is not None and share < spec.min_share - 1e-12:
             return
@@ -804,7 +825,10 @@ def _hub_seen(st: PatientState, hub_id: str, t: float, now: datetime,
     due = t + st.hub_rule.spec.after.total_seconds()
     if due <= now.timestamp():
         _fire_hub(st, hub_id, due, now, out)
-    else:
+    elif hub_id not in st.hub_armed:
+        # Armed once per silence window, not per reading: when it comes due and
+        # the hub was seen since, the tick re-arms it (one timer write per day).
+        st.hub_armed[hub_id] = due
         out.append(ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub_id, _dt(due)))
 
 
@@ -848,9 +872,16 @@ def _on_timer(st: PatientState, ev: TimerFired, now: datetime, out: list[Effect]
         hub = ev.key.removeprefix(HUB_KEY_PREFIX)
         rule = st.hub_rule
         seen = st.hub_seen.get(hub)
-        if rule is not None and seen is not None and isinstance(rule.spec, HubOfflineSpec) \
-                and seen + rule.spec.after.total_seconds() == due:
-            _fire_hub(st, hub, due, now, out)
+        if rule is None or seen is None or not isinstance(rule.spec, HubOfflineSpec) \
+                or st.hub_armed.get(hub) != due:
+            return  # stale
+        del st.hub_armed[hub]
+        target = seen + rule.spec.after.total_seconds()
+        if target > now.timestamp():  # seen since it was armed: re-arm
+            st.hub_armed[hub] = target
+            out.append(ScheduleTimer(st.patient_id, ev.key, _dt(target)))
+        else:
+            _fire_hub(st, hub, target, now, out)
 
 
 def _on_clock(st: PatientState, ev: ClockReport, now: datetime, out: list[Effect]) -> None:
@@ -873,14 +904,16 @@ def _on_clock(st: PatientState, ev: ClockReport, now: datetime, out: list[Effect
 
 def rebuild(st: PatientState, history: Iterable[Reading], *, now: datetime,
             open_escalations: Mapping[str, Severity | str] = (),  # type: ignore[assignment]
-            hubs_last_seen: Mapping[str, datetime] | None = None) -> PatientState:
+            hubs_last_seen: Mapping[str, datetime] | None = None,
+            timers: Mapping[str, datetime] | None = None) -> PatientState:
     """Warm an empty state from stored history (no effects).
 
     ``history``: the patient's readings measured within
     :func:`history_needed` of the newest one (more is harmless).
     ``open_escalations``: ``{rule_id: severity}`` open in the store.
-    Timers already due at ``now`` are taken as fired (the timer table is
-    authoritative); future ones are kept so a due ``TimerFired`` fires.
+    ``timers``: pending ``{key: due}`` from the timer table; without it, hub
+    timers are assumed armed at last contact + ``after``.  Timers already
+    due at ``now`` are taken as fired.
     """
     sink: list[Effect] = []
     for r in sorted(history, key=lambda x: (x.measured_at, x.id)):
@@ -896,6 +929,12 @@ def rebuild(st: PatientState, history: Iterable[Reading], *, now: datetime,
         for hub, seen in st.hub_seen.items():
             if seen + after <= t_now:
                 st.hub_fired[hub] = seen + after
+        if timers is not None:
+            st.hub_armed = {k.removeprefix(HUB_KEY_PREFIX): due.timestamp()
+                            for k, due in timers.items() if k.startswith(HUB_KEY_PREFIX)}
+        else:
+            st.hub_armed = {hub: seen + after for hub, seen in st.hub_seen.items()
+                            if seen + after > t_now}
     return st
 
 
@@ -904,12 +943,8 @@ def pending_timers(st: PatientState) -> list[ScheduleTimer]:
     out = []
     if st.no_data_due is not None and st.no_data_fired != st.no_data_due:
         out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(st.no_data_due)))
-    if st.hub_rule is not None and isinstance(st.hub_rule.spec, HubOfflineSpec):
-        after = st.hub_rule.spec.after.total_seconds()
-        for hub, seen in st.hub_seen.items():
-            if st.hub_fired.get(hub) != seen + after:
-                out.append(ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub,
-                                         _dt(seen + after)))
+    out += [ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub, _dt(due))
+            for hub, due in st.hub_armed.items()]
     return out
 
 
