@@ -240,7 +240,8 @@ class PatientState:
     late_bound: timedelta = DEFAULT_LATE_BOUND
     rules: tuple[Rule, ...] = ()
     valid_until: datetime | None = None
-    by_metrics: dict[frozenset[Metric], tuple[Rule, ...]] = field(default_factory=dict)
+    by_metrics: dict[frozenset[Metric], tuple[tuple[Any, Rule], ...]] = field(
+        default_factory=dict)  # metrics of a reading -> (handler, rule) plan, cached
     metric_rules: dict[Metric, tuple[Rule, ...]] = field(default_factory=dict)
     any_reading_rules: tuple[Rule, ...] = ()
     series: dict[Metric, Series] = field(default_factory=dict)
@@ -523,8 +524,8 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
     if not evaluate:
         return
     key = frozenset(vals)
-    rules = st.by_metrics.get(key)
-    if rules is None:
+    plan = st.by_metrics.get(key)
+    if plan is None:
         seen: dict[str, Rule] = {}
         for m in vals:
             for rule in st.metric_rules.get(m, ()):
@@ -532,23 +533,14 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
         for rule in st.any_reading_rules:
             seen.setdefault(rule.id, rule)
         order = {rule.id: i for i, rule in enumerate(st.rules)}
-        rules = tuple(sorted(seen.values(), key=lambda x: order[x.id]))
-        st.by_metrics[key] = rules
+        rules = sorted(seen.values(), key=lambda x: order[x.id])
+        plan = tuple((_HANDLERS[type(rule.spec)], rule) for rule in rules
+                     if type(rule.spec) in _HANDLERS)
+        st.by_metrics[key] = plan
     ctx = _Ctx(st, r, t=t, day=day, vals=vals, now=now, out=out)
-    for rule in rules:
-        spec = rule.spec
-        if isinstance(spec, ThresholdSpec):
-            ctx.threshold(rule, spec)
-        elif isinstance(spec, DeltaSpec):
-            for metric, d0 in new_first:
-                if metric is spec.metric:
-                    ctx.delta(rule, spec, d0)
-        elif isinstance(spec, BaselineDropSpec):
-            ctx.baseline_drop(rule, spec)
-        elif isinstance(spec, WindowAverageSpec):
-            ctx.window_average(rule, spec)
-        elif isinstance(spec, FrequencySpec):
-            ctx.frequency(rule, spec)
+    ctx.new_first = new_first
+    for handler, rule in plan:
+        handler(ctx, rule, rule.spec)
 
 
 def _dt(epoch: float) -> datetime:
@@ -585,12 +577,13 @@ def _ev(metric: Metric, e: Entry) -> EvidenceReading:
 class _Ctx:
     """Evaluation of the rules for one reading (kept off the state for clarity)."""
 
-    __slots__ = ("day", "now", "out", "r", "st", "t", "vals")
+    __slots__ = ("day", "new_first", "now", "out", "r", "st", "t", "vals")
 
     def __init__(self, st: PatientState, r: Reading, *, t: float, day: int,
                  vals: dict[Metric, float], now: datetime, out: list[Effect]) -> None:
         self.st, self.r, self.t, self.day, self.vals, self.now, self.out = (
             st, r, t, day, vals, now, out)
+        self.new_first: list[tuple[Metric, int]] = []
 
     def _cutoff(self, metric: Metric) -> float:
         s = self.st.series[metric]
@@ -662,6 +655,11 @@ class _Ctx:
         if parts:
             _emit(self.st, rule, self.t, self.now, self.out, readings=_dedupe(evidence),
                   values=values, summary="; ".join(parts) + ".")
+
+    def deltas(self, rule: Rule, spec: DeltaSpec) -> None:
+        for metric, changed_day in self.new_first:
+            if metric is spec.metric:
+                self.delta(rule, spec, changed_day)
 
     def delta(self, rule: Rule, spec: DeltaSpec, changed_day: int) -> None:
         st = self.st
@@ -779,6 +777,15 @@ class _Ctx:
                        f"last {spec.days} days ({text.num(share * 100)} %) were "
                        f"{text.clause(spec.clause).removeprefix(text.LABEL[metric]).strip()}; "
                        f"threshold {' and '.join(need)} with >= {spec.min_readings} readings."))
+
+
+_HANDLERS: dict[type, Any] = {
+    ThresholdSpec: _Ctx.threshold,
+    DeltaSpec: _Ctx.deltas,
+    BaselineDropSpec: _Ctx.baseline_drop,
+    WindowAverageSpec: _Ctx.window_average,
+    FrequencySpec: _Ctx.frequency,
+}
 
 
 def _dedupe(evidence: list[EvidenceReading]) -> list[EvidenceReading]:
