@@ -7,8 +7,8 @@ in force need:
 
 * ``series[metric]``: readings of a metric, sorted by measured time, kept for
   the longest window any rule needs on that metric (``retention``), e.g.
-  SpO2 for 60 min (7 days + 60 min with the opt-in drop rule), BP for
-  8 days, glucose for 15 days.  Entries are ``(epoch_s, reading_id, value,
+  SpO2 for 60 min + 12 h (so a reading up to 12 h late still pairs; 7 days
+  more with the opt-in drop rule), BP for 8 days, glucose for 15 days.  Entries are ``(epoch_s, reading_id, value,
   local_day_ordinal)`` tuples; glucose LO/HI are stored as -inf/+inf.
 * ``daily[metric]``: the first reading of each local day (weight), for the
   last ``day_keep`` days (8 with the 7-day rule and its 8-day fallback).
@@ -624,8 +624,10 @@ class _Ctx:
                     m = Metric.GLUCOSE if c.flag in (Flag.GLUCOSE_LO, Flag.GLUCOSE_HI) else None
                     if m is not None and m in self.vals:
                         evidence.append(_ev(m, (self.t, self.r.id, self.vals[m], self.day)))
-                    parts.append(f"{special.upper()} reading at "
-                                 f"{text.local_time(self.t, self.st.tz)}")
+                    side = {"lo": "below", "hi": "above"}.get(special)
+                    what = f" (meter {side} its range)" if side else ""
+                    parts.append(f"{text.label(m) if m else 'Reading'} {special.upper()}{what}"
+                                 f" at {text.local_time(self.t, self.st.tz)}")
                     values[str(c.flag)] = True
                 continue
             assert c.metric is not None
@@ -646,12 +648,12 @@ class _Ctx:
             if c.count == 1:
                 parts.append(f"{text.LABEL[c.metric]} {text.value(c.metric, v)} at "
                              f"{text.local_time(self.t, self.st.tz)} "
-                             f"(threshold {text.clause(c)})")
+                             f"(threshold: {text.clause(c, lower=True)})")
             else:
                 listed = ", ".join(f"{text.value(c.metric, e[2])} at "
                                    f"{text.local_time(e[0], self.st.tz)}" for e in used)
                 parts.append(f"{text.LABEL[c.metric]} {listed}: {len(used)} readings within "
-                             f"{text.duration(c.within)} (threshold {text.clause(c)})")
+                             f"{text.duration(c.within)} (threshold: {text.clause(c, lower=True)})")
         if parts:
             _emit(self.st, rule, self.t, self.now, self.out, readings=_dedupe(evidence),
                   values=values, summary="; ".join(parts) + ".")
@@ -743,7 +745,7 @@ class _Ctx:
             return
         ev = [_ev(m, e) for m, es in per.items() for e in es]
         mean_txt = ", ".join(f"{text.LABEL[m].lower()} {text.num(v)}" for m, v in means.items())
-        thr = " or ".join(text.clause(c) for c in spec.clauses)
+        thr = " or ".join(text.clause(c, lower=True) for c in spec.clauses)
         _emit(self.st, rule, self.t, self.now, self.out, readings=ev,
               values={f"mean_{m}": v for m, v in means.items()} | {"readings": n, "days": ndays},
               summary=(f"Mean over the last {spec.days} days: {mean_txt} mmHg "
