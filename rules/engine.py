@@ -8,8 +8,9 @@ in force need:
 * ``series[metric]``: readings of a metric, sorted by measured time, kept for
   the longest window any rule needs on that metric (``retention``), e.g.
   SpO2 for 60 min + 12 h (so a reading up to 12 h late still pairs; 7 days
-  more with the opt-in drop rule), BP for 8 days, glucose for 15 days.  Entries are ``(epoch_s, reading_id, value,
-  local_day_ordinal)`` tuples; glucose LO/HI are stored as -inf/+inf.
+  more with the opt-in drop rule), BP for 8 days, glucose for 15 days.
+  Entries are ``(epoch_s, reading_id, value, local_day_ordinal)`` tuples;
+  glucose LO/HI are stored as -inf/+inf.
 * ``daily[metric]``: the first reading of each local day (weight), for the
   last ``day_keep`` days (8 with the 7-day rule and its 8-day fallback).
 * the newest measured time seen, the last qualifying reading and hub
