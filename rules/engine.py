@@ -913,7 +913,7 @@ def _on_clock(st: PatientState, ev: ClockReport, now: datetime, out: list[Effect
 # --------------------------------------------------------------------------- rebuild
 
 def rebuild(st: PatientState, history: Iterable[Reading], *, now: datetime,
-            open_escalations: Mapping[str, Severity | str] = (),  # type: ignore[assignment]
+            open_escalations: Mapping[str, Severity | str] | None = None,
             hubs_last_seen: Mapping[str, datetime] | None = None,
             timers: Mapping[str, datetime] | None = None) -> PatientState:
     """Warm an empty state from stored history (no effects).
@@ -930,7 +930,7 @@ def rebuild(st: PatientState, history: Iterable[Reading], *, now: datetime,
         _on_reading(st, r, now, sink, evaluate=False)
     for hub, at in (hubs_last_seen or {}).items():
         _hub_seen(st, hub, at.timestamp(), now, sink)
-    st.open = {k: Severity(v) for k, v in dict(open_escalations).items()}
+    st.open = {k: Severity(v) for k, v in (open_escalations or {}).items()}
     t_now = now.timestamp()
     if st.no_data_due is not None and st.no_data_due <= t_now:
         st.no_data_fired = st.no_data_due
