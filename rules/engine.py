@@ -198,10 +198,13 @@ class Series:
         if e[0] < cutoff:
             return False
         es = self.entries
-        if not es or e >= es[-1]:
-            es.append(e)
+        if not es or e[0] > es[-1][0] or (e[0] == es[-1][0] and e[1] > es[-1][1]):
+            es.append(e)  # the common case: in order
         else:
-            es.insert(bisect_left(es, e), e)
+            i = bisect_left(es, e[:2])
+            if i < len(es) and es[i][0] == e[0] and es[i][1] == e[1]:
+                return False  # the same reading again (redelivery): keep one
+            es.insert(i, e)
         if es[0][0] < cutoff:
             del es[: bisect_left(es, cutoff, key=_time)]
         return True

@@ -284,3 +284,11 @@ def test_htn_window_uses_local_days_across_dst() -> None:
     out = run.send(reading(local("2026-03-09 00:30"), {"systolic": 100, "diastolic": 60}))
     (e,) = [x for x in _esc(out) if x.rule_id == "htn.bp_sustained"]
     assert e.values["readings"] == 12  # Mar 2 left the window at local midnight
+
+
+def test_redelivered_reading_is_kept_once() -> None:
+    run = Runner(patient_state(("CHF",)))
+    r = reading(local("2026-04-01 10:00"), {"spo2": 91}, rid="same")
+    run.send(r)
+    assert not _esc(run.send(r))  # one reading, not a pair
+    assert len(run.st.series[Metric.SPO2].entries) == 1
