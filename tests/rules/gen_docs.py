@@ -44,6 +44,19 @@ or `enabled`. Comparisons at a threshold are inclusive where the rule says
 invalid/questionable/unsuccessful, or without a value, never triggers a rule
 (glucose LO/HI are values for this purpose).
 
+## Engine in brief
+
+`rules.engine.step(state, event, now) -> (state, effects)` is pure (no I/O,
+no clock). Events: a `Reading`, `TimerFired(key, due)`, `HubSeen(hub_id, at)`,
+`ClockReport(device_serial, hub_id, offset_s, corrected, at)`. Effects:
+`Escalation` (`opened` / `updated` / `upgraded`, with rule id and version,
+thresholds in force, readings used, values and a summary) and
+`ScheduleTimer(patient_id, key, due)`. One escalation per (patient, rule) is
+open at a time until `mark_resolved`. Late readings are inserted in place;
+an escalation from a reading older than 12 h at `now` is marked `late`.
+`history_needed(rules)` and `rebuild(...)` warm a state from stored history.
+`vitalgate rules replay --patients P.json --readings R.csv` runs it over files.
+
 ## Default rules with boundary examples
 
 Times are local (America/New_York); the examples are the tests' own table.
