@@ -885,15 +885,18 @@ def _on_timer(st: PatientState, ev: TimerFired, now: datetime, out: list[Effect]
         hub = ev.key.removeprefix(HUB_KEY_PREFIX)
         rule = st.hub_rule
         seen = st.hub_seen.get(hub)
-        if rule is None or seen is None or not isinstance(rule.spec, HubOfflineSpec) \
-                or st.hub_armed.get(hub) != due:
-            return  # stale
-        del st.hub_armed[hub]
+        if rule is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
+            return
+        # A hub tick is a prompt to check, judged against the last contact, so
+        # a timer table that disagrees with this state (e.g. after a rebuild
+        # without it) can delay the alarm but never lose it.
         target = seen + rule.spec.after.total_seconds()
         if target > now.timestamp():  # seen since it was armed: re-arm
-            st.hub_armed[hub] = target
-            out.append(ScheduleTimer(st.patient_id, ev.key, _dt(target)))
+            if st.hub_armed.get(hub) != target:
+                st.hub_armed[hub] = target
+                out.append(ScheduleTimer(st.patient_id, ev.key, _dt(target)))
         else:
+            st.hub_armed.pop(hub, None)
             _fire_hub(st, hub, target, now, out)
 
 

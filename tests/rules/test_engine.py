@@ -292,3 +292,17 @@ def test_redelivered_reading_is_kept_once() -> None:
     run.send(r)
     assert not _esc(run.send(r))  # one reading, not a pair
     assert len(run.st.series[Metric.SPO2].entries) == 1
+
+
+def test_hub_tick_that_disagrees_with_state_rearms_and_never_loses_the_alarm() -> None:
+    from rules.engine import rebuild
+    now = local("2026-04-01 12:00")
+    hist = [reading(local("2026-04-01 08:00"), {"weight": 180}),
+            reading(local("2026-04-01 11:00"), {"weight": 180})]
+    st = rebuild(patient_state(("CHF",), now=now), hist, now=now)  # no timer table
+    early = local("2026-04-02 08:00")  # what the timer table held (armed at the first contact)
+    st, eff = step(st, TimerFired("hub.offline:hub-1", early), early)
+    assert not _esc(eff) and not [e for e in eff if isinstance(e, ScheduleTimer)]
+    st, eff = step(st, TimerFired("hub.offline:hub-1", local("2026-04-02 11:00")),
+                   local("2026-04-02 11:00"))
+    assert [e.rule_id for e in eff if isinstance(e, Escalation)] == ["hub.offline"]
