@@ -42,13 +42,13 @@ the same key replaces the previous one).  The caller delivers
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
-from operator import itemgetter
 from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -184,40 +184,74 @@ Effect = Escalation | ScheduleTimer
 # --------------------------------------------------------------------------- state
 
 class Series:
-    """Readings of one metric, sorted by (time, id), bounded by ``retention`` seconds."""
+    """Readings of one metric, sorted by (time, id), bounded by ``retention`` seconds.
 
-    __slots__ = ("entries", "retention")
+    Column arrays (time, value, local day) plus the reading ids: about 28
+    bytes per kept value instead of ~130 for a tuple of boxed floats.
+    """
+
+    __slots__ = ("days", "ids", "retention", "times", "values")
 
     def __init__(self, retention: float) -> None:
-        self.entries: list[Entry] = []
+        self.times = array("d")
+        self.values = array("d")
+        self.days = array("l")
+        self.ids: list[str] = []
         self.retention = retention
 
-    def add(self, e: Entry, newest: float) -> bool:
-        """Insert ``e`` unless it is older than ``newest - retention``; prune the front."""
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, t: float, rid: str, v: float, day: int, newest: float) -> bool:
+        """Insert a value unless it is older than ``newest - retention``; prune the front."""
         cutoff = newest - self.retention
-        if e[0] < cutoff:
+        if t < cutoff:
             return False
-        es = self.entries
-        if not es or e[0] > es[-1][0] or (e[0] == es[-1][0] and e[1] > es[-1][1]):
-            es.append(e)  # the common case: in order
+        ts, ids = self.times, self.ids
+        n = len(ids)
+        if not n or t > ts[-1] or (t == ts[-1] and rid > ids[-1]):
+            ts.append(t)  # the common case: in order
+            self.values.append(v)
+            self.days.append(day)
+            ids.append(rid)
         else:
-            i = bisect_left(es, e[:2])
-            if i < len(es) and es[i][0] == e[0] and es[i][1] == e[1]:
+            i = bisect_left(ts, t)
+            while i < n and ts[i] == t and ids[i] < rid:
+                i += 1
+            if i < n and ts[i] == t and ids[i] == rid:
                 return False  # the same reading again (redelivery): keep one
-            es.insert(i, e)
-        if es[0][0] < cutoff:
-            del es[: bisect_left(es, cutoff, key=_time)]
+            ts.insert(i, t)
+            self.values.insert(i, v)
+            self.days.insert(i, day)
+            ids.insert(i, rid)
+        if ts[0] < cutoff:
+            k = bisect_left(ts, cutoff)
+            del ts[:k], self.values[:k], self.days[:k], ids[:k]
         return True
+
+    def entry(self, i: int) -> Entry:
+        """The ``i``-th kept value as ``(time, id, value, day)``."""
+        return (self.times[i], self.ids[i], self.values[i], self.days[i])
 
     def between(self, lo: float, hi: float) -> list[Entry]:
         """Entries with ``lo <= time <= hi``."""
-        es = self.entries
-        return es[bisect_left(es, lo, key=_time): bisect_right(es, hi, key=_time)]
+        ts = self.times
+        return [self.entry(i) for i in range(bisect_left(ts, lo), bisect_right(ts, hi))]
+
+    @property
+    def entries(self) -> list[Entry]:
+        """Every kept value as entries (for tests and snapshots)."""
+        return [self.entry(i) for i in range(len(self.ids))]
+
+    def copy(self) -> Series:
+        """An independent copy."""
+        s = Series(self.retention)
+        s.times, s.values, s.days = array("d", self.times), array("d", self.values), \
+            array("l", self.days)
+        s.ids = list(self.ids)
+        return s
 
 
-_time = itemgetter(0)
-_value_of = itemgetter(2)
-_day_of = itemgetter(3)
 
 
 @lru_cache(maxsize=256)
@@ -273,7 +307,7 @@ class PatientState:
         """
         n = 64
         for s in self.series.values():
-            n += sum(18 + len(e[1]) for e in s.entries)
+            n += sum(18 + len(rid) for rid in s.ids)
         for d in self.daily.values():
             n += sum(22 + len(e[1]) for e in d.values())
         n += sum(len(k) + 1 for k in self.open)
@@ -288,9 +322,7 @@ class PatientState:
             setattr(st, name, getattr(self, name))
         st.series = {}
         for m, s in self.series.items():
-            ns = Series(s.retention)
-            ns.entries = list(s.entries)
-            st.series[m] = ns
+            st.series[m] = s.copy()
         st.daily = {m: dict(d) for m, d in self.daily.items()}
         st.hub_seen = dict(self.hub_seen)
         st.hub_fired = dict(self.hub_fired)
@@ -515,13 +547,13 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
     assert newest is not None
     new_first: list[tuple[Metric, int]] = []
     for metric, v in vals.items():
-        e = (t, r.id, v, day)
         s = st.series.get(metric)
         if s is not None:
-            s.add(e, newest)
+            s.add(t, r.id, v, day, newest)
         dd = st.daily.get(metric)
         if dd is not None and math.isfinite(v) and day >= st.newest_day - st.day_keep:
             cur = dd.get(day)
+            e = (t, r.id, v, day)
             if cur is None or e < cur:
                 dd[day] = e
                 new_first.append((metric, day))
@@ -702,7 +734,7 @@ class _Ctx:
             return
         s = self.st.series[spec.metric]
         lo = max(self.t - spec.baseline_days * DAY_S, self._cutoff(spec.metric))
-        base = [e[2] for e in s.between(lo, self.t) if e[0] < self.t]
+        base = s.values[bisect_left(s.times, lo): bisect_left(s.times, self.t)].tolist()
         if len(base) < spec.min_baseline_readings:
             return
         med = median(base)
@@ -723,31 +755,33 @@ class _Ctx:
                        f"{text.value(spec.metric, med)} ({len(base)} readings) on "
                        f"{len(used)} readings within {text.duration(spec.within)}."))
 
-    def _window(self, metric: Metric, days: int) -> list[Entry]:
-        """Kept entries of ``metric`` on the last ``days`` local days up to the newest."""
+    def _window(self, metric: Metric, days: int) -> tuple[Series | None, int]:
+        """The series of ``metric`` and the index where its last ``days`` local days start."""
         s = self.st.series.get(metric)
         if s is None:
-            return []
-        es = s.entries
+            return None, 0
         # Local day is monotonic in time, so both bounds are binary searches.
-        i = max(bisect_left(es, self.st.newest_day - days + 1, key=_day_of),
-                bisect_left(es, self._cutoff(metric), key=_time))
-        return es[i:]
+        return s, max(bisect_left(s.days, self.st.newest_day - days + 1),
+                      bisect_left(s.times, self._cutoff(metric)))
 
     def window_average(self, rule: Rule, spec: WindowAverageSpec) -> None:
         if self.day < self.st.newest_day - spec.days + 1:
             return  # a late reading outside the current window changes nothing
         per = {m: self._window(m, spec.days) for m in spec.metrics}
-        main = per[spec.metrics[0]]
-        n = len(main)
-        ndays = len(set(map(_day_of, main)))
-        if n < spec.min_readings or ndays < spec.min_days:
+        main, i0 = per[spec.metrics[0]]
+        if main is None:
             return
-        means = {m: sum(map(_value_of, es)) / len(es) for m, es in per.items() if es}
+        n = len(main) - i0
+        if n < spec.min_readings or len(set(main.days[i0:])) < spec.min_days:
+            return
+        ndays = len(set(main.days[i0:]))
+        means = {m: sum(s.values[i:]) / (len(s) - i)
+                 for m, (s, i) in per.items() if s is not None and len(s) > i}
         fired = [c for c in spec.clauses if c.metric in means and c.test(means[c.metric])]
         if not fired:
             return
-        ev = [_ev(m, e) for m, es in per.items() for e in es]
+        ev = [_ev(m, s.entry(j)) for m, (s, i) in per.items() if s is not None
+              for j in range(i, len(s))]
         mean_txt = ", ".join(f"{text.LABEL[m].lower()} {text.num(v)}" for m, v in means.items())
         thr = " or ".join(text.clause(c, lower=True) for c in spec.clauses)
         _emit(self.st, rule, self.t, self.now, self.out, readings=ev,
@@ -760,17 +794,20 @@ class _Ctx:
         metric = spec.clause.metric
         if metric is None or self.day < self.st.newest_day - spec.days + 1:
             return
-        es = self._window(metric, spec.days)
-        n = len(es)
+        s, i0 = self._window(metric, spec.days)
+        if s is None:
+            return
+        n = len(s) - i0
         if n < spec.min_readings:
             return
         pred = _predicate(spec.clause)
-        hits = [e for e in es if pred(e[2])]
-        share = len(hits) / n
+        k = sum(map(pred, s.values[i0:]))
+        share = k / n
         if spec.min_share is not None and share < spec.min_share - 1e-12:
             return
-        if spec.min_count is not None and len(hits) < spec.min_count:
+        if spec.min_count is not None and k < spec.min_count:
             return
+        hits = [s.entry(j) for j in range(i0, len(s)) if pred(s.values[j])]
         need = []
         if spec.min_share is not None:
             need.append(f">= {text.num(spec.min_share * 100)} %")

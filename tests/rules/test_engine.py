@@ -245,7 +245,7 @@ def test_copy_is_a_snapshot_and_engine_wrapper() -> None:
     snap = st.copy()
     st, eff = step(st, reading(local("2026-04-01 08:30"), {"spo2": 85}),
                    local("2026-04-01 08:30"))
-    assert _esc(eff) and not snap.open and len(snap.series[Metric.SPO2].entries) == 1
+    assert _esc(eff) and not snap.open and len(snap.series[Metric.SPO2]) == 1
     from rules.engine import Engine
     eng = Engine(load_defaults())
     eng.add_patient("q", "America/Chicago", ["DM"], now=local("2026-04-01 00:00"))
@@ -291,7 +291,7 @@ def test_redelivered_reading_is_kept_once() -> None:
     r = reading(local("2026-04-01 10:00"), {"spo2": 91}, rid="same")
     run.send(r)
     assert not _esc(run.send(r))  # one reading, not a pair
-    assert len(run.st.series[Metric.SPO2].entries) == 1
+    assert len(run.st.series[Metric.SPO2]) == 1
 
 
 def test_hub_tick_that_disagrees_with_state_rearms_and_never_loses_the_alarm() -> None:
