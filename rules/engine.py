@@ -285,6 +285,8 @@ class PatientState:
     series: dict[Metric, Series] = field(default_factory=dict)
     daily: dict[Metric, dict[int, Entry]] = field(default_factory=dict)
     day_keep: int = 0
+    retention: dict[Metric, float] = field(default_factory=dict)  # shared with the plan
+    daily_metrics: frozenset[Metric] = frozenset()
     newest: float | None = None
     newest_day: int = 0
     no_data: Rule | None = None
@@ -387,21 +389,33 @@ def history_needed(rules: Iterable[Rule]) -> timedelta:
     return timedelta(seconds=need)
 
 
-def _configure(st: PatientState, now: datetime) -> None:
-    comp = compose(st.ruleset, st.conditions, st.overrides, now=now)
-    st.rules = comp.rules
-    st.valid_until = comp.valid_until
-    st.by_metrics = {}
+@dataclass(frozen=True, slots=True, eq=False)
+class _Plan:
+    """Everything derived from a composed rule tuple; shared by every patient with it."""
+
+    rules: tuple[Rule, ...]
+    metric_rules: dict[Metric, tuple[Rule, ...]]
+    any_reading_rules: tuple[Rule, ...]
+    retention: dict[Metric, float]
+    daily_metrics: frozenset[Metric]
+    day_keep: int
+    no_data: Rule | None
+    hub_rule: Rule | None
+    clock_rule: Rule | None
+    by_metrics: dict[frozenset[Metric], tuple[tuple[Any, Rule], ...]]
+
+
+@lru_cache(maxsize=4096)
+def _plan(rules: tuple[Rule, ...]) -> _Plan:
     per_metric: dict[Metric, list[Rule]] = {}
     any_rules: list[Rule] = []
     retention: dict[Metric, float] = {}
     daily: set[Metric] = set()
-    st.day_keep = 0
-    st.no_data = st.hub_rule = st.clock_rule = None
-    for rule in st.rules:
+    day_keep = 0
+    no_data = hub_rule = clock_rule = None
+    for rule in rules:
         s = rule.spec
-        ms = _rule_metrics(rule)
-        for m in ms:
+        for m in _rule_metrics(rule):
             per_metric.setdefault(m, []).append(rule)
         if isinstance(s, ThresholdSpec) and any(
             c.flag is not None and c.flag not in (Flag.GLUCOSE_LO, Flag.GLUCOSE_HI)
@@ -412,27 +426,42 @@ def _configure(st: PatientState, now: datetime) -> None:
             retention[m] = max(retention.get(m, 0.0), sec)
         if isinstance(s, DeltaSpec):
             daily.add(s.metric)
-            st.day_keep = max(st.day_keep, s.days_back, *s.fallback_days)
+            day_keep = max(day_keep, s.days_back, *s.fallback_days)
         elif isinstance(s, NoDataSpec):
-            st.no_data = rule
+            no_data = rule
         elif isinstance(s, HubOfflineSpec):
-            st.hub_rule = rule
+            hub_rule = rule
         elif isinstance(s, DeviceClockSpec):
-            st.clock_rule = rule
-    st.metric_rules = {m: tuple(rs) for m, rs in per_metric.items()}
-    st.any_reading_rules = tuple(any_rules)
-    for m, sec in retention.items():
-        if m in st.series:
-            st.series[m].retention = sec
-        else:
-            st.series[m] = Series(sec)
+            clock_rule = rule
+    return _Plan(rules, {m: tuple(rs) for m, rs in per_metric.items()}, tuple(any_rules),
+                 retention, frozenset(daily), day_keep, no_data, hub_rule, clock_rule, {})
+
+
+@lru_cache(maxsize=64)
+def _conditions(conds: tuple[Condition, ...]) -> frozenset[Condition]:
+    return frozenset(conds)
+
+
+def _configure(st: PatientState, now: datetime) -> None:
+    comp = compose(st.ruleset, st.conditions, st.overrides, now=now)
+    plan = _plan(comp.rules)
+    st.valid_until = comp.valid_until
+    st.rules = plan.rules
+    st.metric_rules = plan.metric_rules
+    st.any_reading_rules = plan.any_reading_rules
+    st.by_metrics = plan.by_metrics
+    st.retention = plan.retention
+    st.daily_metrics = plan.daily_metrics
+    st.day_keep = plan.day_keep
+    st.no_data, st.hub_rule, st.clock_rule = plan.no_data, plan.hub_rule, plan.clock_rule
+    st.last_qualifying_day = 0
     for m in list(st.series):
-        if m not in retention:
+        if m in plan.retention:
+            st.series[m].retention = plan.retention[m]
+        else:
             del st.series[m]
-    for m in daily:
-        st.daily.setdefault(m, {})
     for m in list(st.daily):
-        if m not in daily:
+        if m not in plan.daily_metrics:
             del st.daily[m]
 
 
@@ -442,8 +471,8 @@ def new_state(patient_id: str, timezone: str | ZoneInfo,
               late_bound: timedelta = DEFAULT_LATE_BOUND) -> PatientState:
     """Empty state for a patient with the rules composed at ``now``."""
     tz = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
-    st = PatientState(patient_id, tz, frozenset(Condition(c) for c in conditions), ruleset,
-                      tuple(overrides), late_bound)
+    conds = _conditions(tuple(sorted(Condition(c) for c in conditions)))
+    st = PatientState(patient_id, tz, conds, ruleset, tuple(overrides), late_bound)
     _configure(st, now)
     return st
 
@@ -548,9 +577,13 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
     new_first: list[tuple[Metric, int]] = []
     for metric, v in vals.items():
         s = st.series.get(metric)
+        if s is None and metric in st.retention:  # created on first use: idle metrics cost 0
+            s = st.series[metric] = Series(st.retention[metric])
         if s is not None:
             s.add(t, r.id, v, day, newest)
         dd = st.daily.get(metric)
+        if dd is None and metric in st.daily_metrics:
+            dd = st.daily[metric] = {}
         if dd is not None and math.isfinite(v) and day >= st.newest_day - st.day_keep:
             cur = dd.get(day)
             e = (t, r.id, v, day)
