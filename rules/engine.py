@@ -552,9 +552,9 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
             for d in st.daily.values():
                 for old in [k for k in d if k < keep]:
                     del d[old]
-    if st.no_data is not None and r.qualifying and (
+    if st.no_data is not None and (
         st.last_qualifying is None or t > st.last_qualifying
-    ):
+    ) and r.qualifying:
         st.last_qualifying = t
         assert isinstance(st.no_data.spec, NoDataSpec)
         due = st.no_data_due
