@@ -52,6 +52,7 @@ from api.schemas import (
     HubCreate,
     HubProvisioned,
     HubPublic,
+    PasswordChange,
     PathId,
     PathInt,
     PatientCreate,
@@ -257,6 +258,16 @@ users_router = APIRouter(prefix="/users", tags=["users"])
 def me(ctx: Ctx, principal: CurrentUser) -> UserPublic:
     """The caller."""
     return user_public(ctx.store.get_user(principal.user_id, principal.practice_id))
+
+
+@users_router.post("/me/password", status_code=204)
+def change_own_password(body: PasswordChange, ctx: Ctx, request: Request,
+                        principal: ReaderUser) -> Response:
+    """Change the caller's password (the current one is checked, with the login rate limit)."""
+    password_login(ctx, principal.email, body.current_password, client_ip(request))
+    user = ctx.store.get_user(principal.user_id, principal.practice_id)
+    ctx.store.update_user(replace(user, password_hash=hash_password(body.new_password)))
+    return Response(status_code=204)
 
 
 @users_router.get("", response_model=list[UserPublic])

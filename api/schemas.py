@@ -125,6 +125,13 @@ class UserUpdate(_In):
     active: bool | None = None
 
 
+class PasswordChange(_In):
+    """Change one's own password."""
+
+    current_password: Annotated[str, Field(max_length=256)]
+    new_password: Password
+
+
 class UserPublic(BaseModel):
     """A user without the password hash."""
 

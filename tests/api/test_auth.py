@@ -305,3 +305,16 @@ def test_unreachable_oidc_issuer_is_401_not_500(tmp_path: Path) -> None:
         assert resp.status_code == 401
     finally:
         gen.close()
+
+
+def test_change_own_password(env: Env) -> None:
+    headers = env.headers(env.a, "coordinator")
+    url = "/api/v1/users/me/password"
+    wrong = env.client.post(url, json={"current_password": "nope nope nope",
+                                       "new_password": "a brand new password"}, headers=headers)
+    assert wrong.status_code == 401
+    ok = env.client.post(url, json={"current_password": PASSWORD,
+                                    "new_password": "a brand new password"}, headers=headers)
+    assert ok.status_code == 204
+    assert login(env, env.a.emails["coordinator"]).status_code == 401
+    assert login(env, env.a.emails["coordinator"], "a brand new password").status_code == 200
