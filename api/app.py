@@ -11,7 +11,7 @@ a real process.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,12 +66,15 @@ def create_app(
     clock: Callable[[], datetime] | None = None,
     metrics_render: Callable[[], tuple[bytes, str] | bytes | str] | None = None,
     jwks_client: JwksClient | None = None,
+    notification_trace: Callable[[str], Sequence[Mapping[str, Any]]] | None = None,
 ) -> FastAPI:
     """Build the Vitalgate HTTP app (JSON API under ``/api/v1``, web pages, probes).
 
     ``clock`` returns aware UTC now (tests move it); ``metrics_render`` returns
     Prometheus text (or ``(body, content_type)``); ``jwks_client`` replaces
-    OIDC discovery (tests).  Refuses the development secret outside dev mode.
+    OIDC discovery (tests); ``notification_trace(escalation_id)`` returns the
+    pages sent for an escalation (rows with at/channel/recipient/status) for the
+    escalation page and detail.  Refuses the development secret outside dev mode.
     """
     if settings.mode != "dev" and (settings.secret_key == DEV_SECRET
                                    or len(settings.secret_key) < 32):
@@ -95,7 +98,8 @@ def create_app(
                           oidc_audience=settings.oidc_audience, jwks_client=jwks_client)
     templates.env.filters["fmt_dt"] = fmt_dt
     ctx = AppContext(settings=settings, store=store, clock=clock,  # type: ignore[arg-type]
-                     tokens=tokens, templates=templates, metrics_render=render_metrics)
+                     tokens=tokens, templates=templates, metrics_render=render_metrics,
+                     notification_trace=notification_trace)
 
     app = FastAPI(title="Vitalgate", version="1", docs_url="/docs", redoc_url=None,
                   openapi_url="/openapi.json",

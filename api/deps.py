@@ -10,7 +10,7 @@ uses ``principal.practice_id``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -43,6 +43,9 @@ class AppContext:
     tokens: TokenService
     templates: Jinja2Templates
     metrics_render: Callable[[], tuple[bytes, str]]
+    #: (escalation id) -> rows like {"at", "channel", "recipient", "status"}; None until the
+    #: notifier provides one (the page then says the trace is not available).
+    notification_trace: Callable[[str], Sequence[Mapping[str, Any]]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

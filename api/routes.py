@@ -738,8 +738,10 @@ def escalation_detail(ctx: Any, e: Escalation) -> EscalationDetail:
                                     detail=", ".join(f"{k}: {v}" for k, v in ev.detail.items()))
               for ev in ctx.store.escalation_events(e.id)]
     base = escalation_public(e).model_dump()
+    trace = ctx.notification_trace
     return EscalationDetail(**base, events=events, reading_ids=evidence_reading_ids(e),
-                            thresholds=dict(e.thresholds))
+                            thresholds=dict(e.thresholds),
+                            notifications=[dict(n) for n in trace(e.id)] if trace else None)
 
 
 @escalations_router.get("/{escalation_id}", response_model=EscalationDetail)

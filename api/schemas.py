@@ -393,6 +393,7 @@ class EscalationDetail(EscalationPublic):
     events: list[EscalationEventPublic]
     reading_ids: list[str]
     thresholds: dict[str, Any]
+    notifications: list[dict[str, Any]] | None = None  # None: no notifier trace configured
 
 
 class AssignBody(_In):

@@ -250,7 +250,9 @@ def escalation_page(escalation_id: PathId, ctx: Ctx, request: Request,
                    events=ctx.store.escalation_events(e.id), dispositions=list(Disposition),
                    users=ctx.store.list_users(principal.practice_id),
                    can_act=principal.role in (Role.PHYSICIAN, Role.COORDINATOR),
-                   resolved=e.status == Status.RESOLVED)
+                   resolved=e.status == Status.RESOLVED,
+                   trace=(list(ctx.notification_trace(e.id)) if ctx.notification_trace
+                          else None))
 
 
 _WEB_ACTIONS = {"acknowledge": Action.ACKNOWLEDGE, "assign": Action.ASSIGN,

@@ -237,3 +237,21 @@ def test_web_login_rate_limit_message(env: Env) -> None:
                                        "csrf": nonce})
     assert "Too many failed attempts" in resp.text
     assert "vg_session" not in client.cookies
+
+
+def test_notification_trace_is_shown_when_provided(env: Env) -> None:
+    from datetime import UTC, datetime
+
+    from api.app import create_app
+
+    rows = [{"at": datetime(2026, 3, 1, 11, 1, tzinfo=UTC), "channel": "sms",
+             "recipient": "Dr P (physician)", "status": "delivered"}]
+    env.app = create_app(env.app.state.ctx.settings, env.store, clock=env.clock,
+                         notification_trace=lambda esc_id: rows if esc_id == env.a.escalation
+                         else [])
+    client = web_login(env, "physician")
+    html = client.get(f"/escalations/{env.a.escalation}").text
+    assert "delivered" in html and "sms" in html and "2026-03-01 11:01 UTC" in html
+    detail = env.client.get(f"/api/v1/escalations/{env.a.escalation}",
+                            headers=env.headers(env.a, "physician"))
+    assert detail.json()["notifications"] is None  # the fixture's own app has no trace
