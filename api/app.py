@@ -11,6 +11,7 @@ a real process.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +47,15 @@ SECURITY_HEADERS = {
                                 "form-action 'self'; base-uri 'none'"),
     "Cache-Control": "no-store",
 }
+
+
+def _route_template(request: Request) -> str:
+    """The request path with path parameters as ``{name}``: a metrics label without ids."""
+    if request.scope.get("route") is None:
+        return "unmatched"
+    names = {str(v): k for k, v in request.path_params.items()}
+    return "/".join("{" + names[seg] + "}" if seg in names else seg
+                    for seg in request.url.path.split("/"))
 
 
 def default_metrics_render() -> tuple[bytes, str]:
@@ -84,14 +94,29 @@ def create_app(
         raise TypeError("the API needs a SQL store (SQLite or PostgreSQL)")
     clock = clock or _utcnow
 
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    # Per-app registry (never the process-global one), appended to the injected text.
+    registry = CollectorRegistry(auto_describe=True)
+    http_requests = Counter("vitalgate_http_requests", "HTTP requests answered",
+                            ["method", "route", "status"], registry=registry)
+    http_latency = Histogram("vitalgate_http_request_seconds", "HTTP request latency",
+                             ["route"], registry=registry,
+                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
     def render_metrics() -> tuple[bytes, str]:
         if metrics_render is None:
-            return default_metrics_render()
-        out = metrics_render()
-        if isinstance(out, tuple):
-            return out
-        body = out.encode() if isinstance(out, str) else out
-        return body, "text/plain; version=0.0.4; charset=utf-8"
+            body, content_type = default_metrics_render()
+        else:
+            out = metrics_render()
+            if isinstance(out, tuple):
+                body, content_type = out
+            else:
+                body = out.encode() if isinstance(out, str) else out
+                content_type = "text/plain; version=0.0.4; charset=utf-8"
+        if body and not body.endswith(b"\n"):
+            body += b"\n"
+        return body + generate_latest(registry), content_type
 
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
     tokens = TokenService(settings.secret_key, clock, oidc_issuer=settings.oidc_issuer,
@@ -110,7 +135,11 @@ def create_app(
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Any]) -> Any:
+        started = time.perf_counter()
         response = await call_next(request)
+        template = _route_template(request)
+        http_requests.labels(request.method, template, str(response.status_code)).inc()
+        http_latency.labels(template).observe(time.perf_counter() - started)
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
         return response

@@ -233,7 +233,12 @@ def test_metrics_render_is_injectable(tmp_path) -> None:
                     metrics_render=lambda: "vitalgate_up 1\n")
     env = next(gen)
     try:
-        assert env.client.get("/metrics").text == "vitalgate_up 1\n"
+        env.client.get(f"{P}/patients/{env.a.patient}", headers=env.headers(env.a, "admin"))
+        text = env.client.get("/metrics").text
+        assert text.startswith("vitalgate_up 1\n")
+        assert ('vitalgate_http_requests_total{method="GET",route="/api/v1/patients/{patient_id}"'
+                ',status="200"} 1.0') in text
+        assert env.a.patient not in text
     finally:
         gen.close()
 
