@@ -612,7 +612,8 @@ def _hub_public(h: Hub) -> HubPublic:
     return HubPublic(id=h.id, patient_id=h.patient_id, mqtt_username=h.mqtt_username)
 
 
-def _provision(ctx: Any, hub: Hub) -> HubProvisioned:
+def provision_credentials(ctx: Any, hub: Hub) -> HubProvisioned:
+    """Generate MQTT credentials for ``hub``; the password is returned once, only its hash kept."""
     password = generate_secret()
     username = f"hub-{hub.id}"
     ctx.store.set_hub_credentials(HubCredentials(
@@ -641,7 +642,7 @@ def provision_hub(body: HubCreate, ctx: Ctx, principal: AdminUser) -> HubProvisi
         ctx.store.get_patient(body.patient_id, principal.practice_id)
     hub = Hub(id=body.id, practice_id=principal.practice_id, patient_id=body.patient_id)
     ctx.store.upsert_hub(hub)
-    return _provision(ctx, hub)
+    return provision_credentials(ctx, hub)
 
 
 @hubs_router.get("/{hub_id}", response_model=HubPublic)
@@ -653,7 +654,7 @@ def get_hub(hub_id: PathId, ctx: Ctx, principal: AdminUser) -> HubPublic:
 @hubs_router.post("/{hub_id}/credentials", response_model=HubProvisioned)
 def rotate_hub_credentials(hub_id: PathId, ctx: Ctx, principal: AdminUser) -> HubProvisioned:
     """Replace a hub's MQTT password (the new one is shown once)."""
-    return _provision(ctx, _own_hub(ctx, hub_id, principal.practice_id))
+    return provision_credentials(ctx, _own_hub(ctx, hub_id, principal.practice_id))
 
 
 # -- quarantine -----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.charts import Threshold, line_chart, rule_threshold_lines
 from api.deps import SESSION_COOKIE, AppContext, Auditor, Ctx, client_ip, principal_from_token
-from api.routes import device_public, load_callprep, password_login
+from api.routes import device_public, load_callprep, password_login, provision_credentials
 from api.schemas import PathId, has_nul
 from api.security import (
     AuthError,
@@ -31,7 +31,16 @@ from api.security import (
 )
 from api.text import age_words, evidence_reading_ids, rule_title
 from gateway.escalations import Action, Disposition, Escalation, LifecycleError, Status
-from gateway.model import Condition, Device, DeviceKind, Enrollment, Patient, Program
+from gateway.model import (
+    Condition,
+    Device,
+    DeviceAssignment,
+    DeviceKind,
+    Enrollment,
+    Hub,
+    Patient,
+    Program,
+)
 from gateway.store import Conflict, NotFound
 from gateway.units import CANONICAL_UNIT, Metric, kg_to_lb, lb_to_kg
 
@@ -437,7 +446,55 @@ def admin_devices(ctx: Ctx, request: Request, principal: WebUser,
                for d in ctx.store.list_devices(principal.practice_id)]
     return _render(ctx, request, "admin_devices.html", principal, devices=devices,
                    kinds=list(DeviceKind), hubs=ctx.store.list_hubs(principal.practice_id),
+                   patients=ctx.store.list_patients(principal.practice_id),
                    error=error, now=ctx.clock())
+
+
+@web_router.post("/admin/assignments")
+def admin_assign(
+    *, ctx: Ctx, request: Request, principal: WebUser,
+    csrf: Annotated[str, Form(max_length=100)],
+    device_serial: Annotated[str, Form(max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")],
+    patient_id: Annotated[str, Form(max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")],
+    hub_id: Annotated[str, Form(max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")],
+) -> Response:
+    """Lend a device to a patient through a hub, from now."""
+    _admin(principal)
+    _check_csrf(ctx, principal, csrf)
+    ctx.store.get_patient(patient_id, principal.practice_id)
+    if ctx.store.get_device(device_serial).practice_id != principal.practice_id:
+        raise NotFound(f"device {device_serial}")
+    if ctx.store.get_hub(hub_id).practice_id != principal.practice_id:
+        raise NotFound(f"hub {hub_id}")
+    ctx.store.assign_device(DeviceAssignment(device_serial=device_serial, patient_id=patient_id,
+                                             hub_id=hub_id, practice_id=principal.practice_id,
+                                             start=ctx.clock()))
+    Auditor(ctx, request).record(principal, "create", "assignment", device_serial, patient_id)
+    return RedirectResponse("/admin/devices", status_code=303)
+
+
+@web_router.post("/admin/hubs", response_class=HTMLResponse)
+def admin_provision_hub(
+    *, ctx: Ctx, request: Request, principal: WebUser,
+    csrf: Annotated[str, Form(max_length=100)],
+    hub_id: Annotated[str, Form(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")],
+    patient_id: Annotated[str | None, Form(max_length=64)] = None,
+) -> Response:
+    """Register a hub and show its MQTT password once."""
+    _admin(principal)
+    _check_csrf(ctx, principal, csrf)
+    try:
+        ctx.store.get_hub(hub_id)
+    except NotFound:
+        pass
+    else:
+        raise Conflict("hub id already registered")
+    if patient_id:
+        ctx.store.get_patient(patient_id, principal.practice_id)
+    hub = Hub(id=hub_id, practice_id=principal.practice_id, patient_id=patient_id or None)
+    ctx.store.upsert_hub(hub)
+    creds = provision_credentials(ctx, hub)
+    return _render(ctx, request, "hub_provisioned.html", principal, creds=creds)
 
 
 @web_router.post("/admin/devices")

@@ -255,3 +255,28 @@ def test_notification_trace_is_shown_when_provided(env: Env) -> None:
     detail = env.client.get(f"/api/v1/escalations/{env.a.escalation}",
                             headers=env.headers(env.a, "physician"))
     assert detail.json()["notifications"] is None  # the fixture's own app has no trace
+
+
+def test_admin_provisions_hub_and_lends_device(env: Env) -> None:
+    from api.security import verify_password
+    from gateway.model import Device, DeviceKind
+
+    admin = web_login(env, "admin")
+    page = admin.get("/admin/devices")
+    csrf = page_csrf(page.text)
+    resp = admin.post("/admin/hubs", data={"csrf": csrf, "hub_id": "hub-web",
+                                           "patient_id": env.a.patient})
+    assert resp.status_code == 200 and "shown only this once" in resp.text
+    password = re.search(r"MQTT password</dt><dd><code>([^<]+)</code>", resp.text).group(1)
+    assert verify_password(env.store.get_hub_credentials("hub-hub-web").password_hash, password)
+    assert password not in admin.get("/admin/devices").text
+    env.store.upsert_device(Device("BP-LEND", env.a.practice, DeviceKind.BP_CUFF))
+    lent = admin.post("/admin/assignments", data={"csrf": csrf, "device_serial": "BP-LEND",
+                                                  "patient_id": env.a.patient,
+                                                  "hub_id": "hub-web"}, follow_redirects=False)
+    assert lent.status_code == 303
+    assert env.store.active_assignment("BP-LEND", env.clock()).patient_id == env.a.patient
+    other = admin.post("/admin/assignments", data={"csrf": csrf, "device_serial": env.b.device,
+                                                   "patient_id": env.a.patient,
+                                                   "hub_id": "hub-web"})
+    assert other.status_code == 404
