@@ -129,3 +129,88 @@ def test_mosquitto_restart_mid_stream_loses_nothing(
     _wait_count(store, N_HUBS * PER_HUB, 90)
     assert store.reading_ids() == _expected(hubs)
     assert gw.metrics.value("vitalgate_ingest_readings_stored_total") == N_HUBS * PER_HUB
+
+
+def _start_worker(db_url: str, broker_url: str, log_path: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "VITALGATE_DATABASE_URL": db_url, "VITALGATE_BROKER_URL": broker_url,
+           "VITALGATE_MQTT_CLIENT_ID": "vitalgate-worker"}
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen([os.sys.executable, "-m", "gateway.cli", "up", "--no-api"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with open(log_path, "rb") as f:
+            if f.read().count(b"worker running") > getattr(_start_worker, "seen", 0):
+                _start_worker.seen = getattr(_start_worker, "seen", 0) + 1  # type: ignore[attr-defined]
+                return proc
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    raise AssertionError(open(log_path, errors="replace").read()[-3000:])
+
+
+def test_worker_killed_twice_keeps_readings_and_escalations_exactly_once(
+        mosquitto: Mosquitto, pg_db: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import signal
+
+    from gateway.model import Condition, Enrollment, Program
+    from gateway.wire import SCHEMA_READINGS
+
+    store = open_store(pg_db)
+    store.migrate()
+    hubs = seed_fleet(store, N_HUBS, prefix="k", kinds=(DeviceKind.BP_CUFF,))
+    for h in hubs:
+        store.upsert_enrollment(Enrollment(h.patient_id, h.practice_id,
+                                           frozenset({Program.RPM}), frozenset({Condition.HTN}),
+                                           None))
+    creds = mosquitto.add_hub_users([h.hub_id for h in hubs])
+    user, password = mosquitto.service_credentials
+    url = mosquitto.url(user, password)
+    _start_worker.seen = 0  # type: ignore[attr-defined]
+    log_path = str(tmp_path / "worker.log")
+    worker = _start_worker(pg_db, url, log_path)
+    total = 600
+    try:
+        def severe(hub: SimHub, i: int) -> bytes:  # every 100th reading is 190/95: bp.severe
+            now = datetime.now(UTC).isoformat()
+            sys_ = 190 if i % 100 == 0 else 128
+            return json.dumps({"schema": SCHEMA_READINGS, "hub_id": hub.hub_id,
+                               "device": {"serial": hub.devices[DeviceKind.BP_CUFF],
+                                          "kind": "bp_cuff"},
+                               "readings": [{"id": f"{hub.hub_id}-{i}", "measured_at": now,
+                                             "received_at": now, "values": [
+                                                 {"metric": "systolic", "value": sys_,
+                                                  "unit": "mmHg"},
+                                                 {"metric": "diastolic", "value": 95,
+                                                  "unit": "mmHg"}]}]}).encode()
+
+        pubs = [WindowedPublisher(mosquitto.host, mosquitto.port, client_id=f"p-{h.hub_id}",
+                                  username=h.hub_id, password=creds[h.hub_id]) for h in hubs]
+        for i in range(total):
+            for h, p in zip(hubs, pubs, strict=True):
+                p.publish(f"vitalgate/v1/hubs/{h.hub_id}/readings", severe(h, i))
+            if i in (200, 400):  # kill -9 mid-stream, restart
+                worker.send_signal(signal.SIGKILL)
+                worker.wait(10)
+                worker = _start_worker(pg_db, url, log_path)
+        for p in pubs:
+            p.flush(60)
+            p.close()
+        _wait_count(store, N_HUBS * total, 90)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            escs = store.list_escalations(hubs[0].practice_id, rule_id="bp.severe")
+            if len(escs) == N_HUBS and all(e.trigger_count == total // 100 for e in escs):
+                break
+            time.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+    assert store.count_readings() == N_HUBS * total
+    assert len(set(store.reading_ids())) == N_HUBS * total
+    escs = store.list_escalations(hubs[0].practice_id, rule_id="bp.severe")
+    # one escalation per patient; each severe reading applied exactly once
+    assert len(escs) == N_HUBS
+    assert sorted(e.trigger_count for e in escs) == [total // 100] * N_HUBS
+    store.close()
