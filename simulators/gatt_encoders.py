@@ -343,8 +343,12 @@ def encode_glucose_measurement_context(c: GlucoseMeasurementContext) -> bytes:
 
 
 def encode_racp_number_of_records(count: int) -> bytes:
-    """RACP number-of-stored-records response (opcode 5, u16 count)."""
-    return bytes((racp.OP_COUNT_RESPONSE, racp.OPERATOR_NULL)) + _U16.pack(count)
+    """RACP number-of-stored-records response (opcode 5, u16 count per the Glucose profile).
+
+    Counts above 65535 are written as u32, as some devices do (the decoder accepts both).
+    """
+    head = bytes((racp.OP_COUNT_RESPONSE, racp.OPERATOR_NULL))
+    return head + (_U16.pack(count) if count <= 0xFFFF else _U32.pack(count))
 
 
 def encode_racp_response_code(request_opcode: int, response_code: int) -> bytes:

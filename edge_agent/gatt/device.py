@@ -43,11 +43,17 @@ class BatteryLevel:
 
 
 def decode_battery_level(data: bytes) -> BatteryLevel:
-    """Decode Battery Level (0x2A19); values above 100 are refused."""
+    """Decode Battery Level (0x2A19): exactly one byte, 0..100; anything else is refused.
+
+    A longer value means the wrong characteristic was read (e.g. a vendor
+    status), so it is not silently truncated.
+    """
     r = Reader(BATTERY_LEVEL, data)
     level = r.u8("battery_level")
     if level > 100:
         raise r.error(f"battery level {level} is outside 0..100", 0)
+    if r.remaining():
+        raise r.error(f"battery level is 1 byte, got {len(r.data)}")
     return BatteryLevel(level)
 
 
