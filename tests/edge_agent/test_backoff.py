@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from edge_agent.backoff import BASE_DELAY_S, MAX_DELAY_S, MIN_DELAY_S, backoff
@@ -13,7 +15,7 @@ def test_deterministic_doubles_then_caps() -> None:
     assert delays[1] == 2 * BASE_DELAY_S
     assert delays[:4] == [1.0, 2.0, 4.0, 8.0]
     assert delays[-1] == MAX_DELAY_S
-    assert all(a <= b for a, b in zip(delays, delays[1:], strict=False))
+    assert all(a <= b for a, b in pairwise(delays))
 
 
 def test_full_jitter_bounds() -> None:

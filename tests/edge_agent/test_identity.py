@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -56,8 +56,10 @@ def test_glucose_sequence_and_time(serial, seq, t1, t2) -> None:
 
 def test_serial_matters() -> None:
     v = {"weight": "80.5"}
-    assert reading_id(DeviceKind.SCALE, "A1", values=v, unit="kg", device_time="2026-01-01T08:00:00") != \
-        reading_id(DeviceKind.SCALE, "A2", values=v, unit="kg", device_time="2026-01-01T08:00:00")
+    t = "2026-01-01T08:00:00"
+    a1 = reading_id(DeviceKind.SCALE, "A1", values=v, unit="kg", device_time=t)
+    a2 = reading_id(DeviceKind.SCALE, "A2", values=v, unit="kg", device_time=t)
+    assert a1 != a2
 
 
 def test_no_device_time_uses_receive_second() -> None:
@@ -78,6 +80,7 @@ def test_stable_across_processes() -> None:
             " device_time='2026-01-01T08:00:00'))")
     here = reading_id(DeviceKind.SCALE, "SN1", values={"weight": "80.5"}, unit="kg",
                       device_time="2026-01-01T08:00:00")
+    env = {"PYTHONHASHSEED": "123", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={"PYTHONHASHSEED": "123", "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+                         check=True, env=env)
     assert out.stdout.strip() == here
