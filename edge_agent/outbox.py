@@ -159,14 +159,16 @@ class Outbox:
                 rid = item.reading.id
                 if db.execute("SELECT 1 FROM published WHERE reading_id=?", (rid,)).fetchone():
                     continue
+                # Keep nulls: ``WireValue.value`` is required-nullable, so a
+                # failed measurement's ``"value": null`` must stay in the JSON.
                 cur = db.execute(
                     "INSERT OR IGNORE INTO outbox"
                     " (reading_id, serial, device, reading, enqueued_at) VALUES (?, ?, ?, ?, ?)",
                     (
                         rid,
                         item.device.serial,
-                        item.device.model_dump_json(exclude_none=True),
-                        item.reading.model_dump_json(exclude_none=True),
+                        item.device.model_dump_json(),
+                        item.reading.model_dump_json(),
                         now,
                     ),
                 )
