@@ -17,6 +17,10 @@ from collections.abc import Sequence
 #: Modules that contribute sub-commands (each has ``register(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands",
+    "gateway.billing.cli",
+    "api.fhir_cli",
+    "edge_agent.cli",
+    "rules.cli",
 )
 
 

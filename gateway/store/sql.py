@@ -16,6 +16,7 @@ from abc import abstractmethod
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import resources
 from typing import Any
@@ -48,6 +49,18 @@ from gateway.store.base import (
 )
 from gateway.store.escalation_store import EscalationStoreMixin
 from gateway.units import Metric, Unit
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One bucket of a metric's series (a local day)."""
+
+    day: date
+    count: int
+    min: float
+    max: float
+    mean: float
+
 
 METRIC_COLUMNS: tuple[str, ...] = tuple(m.value for m in Metric)
 READING_COLUMNS: tuple[str, ...] = (
@@ -328,12 +341,16 @@ class SqlStore(EscalationStoreMixin, Store):
             *(values[c] for c in METRIC_COLUMNS), json.dumps(raw, separators=(",", ":")),
         )
 
+    #: Table holding the unique reading ids (PostgreSQL keeps them apart from the hypertable).
+    _ids_table = "readings"
+
     def _existing_ids(self, cur: Any, ids: list[str]) -> set[str]:
         found: set[str] = set()
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             marks = ", ".join("?" * len(chunk))
-            rows = self._exec(cur, f"SELECT id FROM readings WHERE id IN ({marks})", chunk)
+            rows = self._exec(cur, f"SELECT id FROM {self._ids_table} WHERE id IN ({marks})",
+                              chunk)
             found.update(row[0] for row in rows.fetchall())
         return found
 
@@ -423,6 +440,30 @@ class SqlStore(EscalationStoreMixin, Store):
         sql += " ORDER BY measured_at, id LIMIT ?"
         params.append(int(limit))
         return [self._reading(r) for r in self._all(sql, params)]
+
+    def metric_series(self, patient_id: str, metric: Metric, start: datetime, end: datetime,
+                      tz: str) -> list[SeriesPoint]:
+        """Per local day in ``tz``: count, min, max and mean of ``metric`` in ``[start, end)``."""
+        col = Metric(metric).value
+        rows = self._all(f"SELECT measured_at, {col} FROM readings WHERE patient_id = ? AND "
+                         f"measured_at >= ? AND measured_at < ? AND {col} IS NOT NULL "
+                         "ORDER BY measured_at",
+                         (patient_id, self._ts(start), self._ts(end)))
+        zone = ZoneInfo(tz)
+        days: dict[date, list[float]] = {}
+        for at, value in rows:
+            instant = self._from_ts(at)
+            assert instant is not None
+            days.setdefault(instant.astimezone(zone).date(), []).append(float(value))
+        return [SeriesPoint(day, len(v), min(v), max(v), sum(v) / len(v))
+                for day, v in sorted(days.items())]
+
+    def readings_ingested_since(self, since: datetime, limit: int = 10_000) -> list[Reading]:
+        """Readings with ``ingested_at >= since``, by ingest time then measured time."""
+        rows = self._all(f"SELECT {_READING_SELECT} FROM readings WHERE ingested_at >= ? "
+                         "ORDER BY ingested_at, measured_at, id LIMIT ?",
+                         (self._ts(since), int(limit)))
+        return [self._reading(r) for r in rows]
 
     def count_readings(self, patient_id: str | None = None) -> int:
         """Number of stored readings."""
