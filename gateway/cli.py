@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gateway.billing.cli",
     "api.fhir_cli",
     "edge_agent.cli",
+    "edge_agent.agent_cli",
     "rules.cli",
 )
 
