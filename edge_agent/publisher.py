@@ -150,6 +150,7 @@ class Publisher:
         self.agent_version = agent_version
         self.connected = False
         self.published_readings = 0
+        self.peak_inflight = 0
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connack: asyncio.Future[int] | None = None
@@ -308,6 +309,7 @@ class Publisher:
                     return cursor
                 self._inflight[info.mid] = [r.seq for r in group]
             cursor = rows[-1].seq
+            self.peak_inflight = max(self.peak_inflight, len(self._inflight))
             free = self.window - len(self._inflight)
         return cursor
 
