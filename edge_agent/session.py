@@ -113,6 +113,7 @@ class SessionResult:
     clock_set: bool = False
     resynced: bool = False
     battery: int | None = None
+    last_stored_at: datetime | None = None
 
 
 @dataclass
@@ -180,6 +181,9 @@ class DeviceSession:
                         w.cancel()
         finally:
             await link.disconnect()
+            if self._result.last_stored_at is not None:
+                self.outbox.set_state(f"last_reading:{self.device.address}",
+                                      self._result.last_stored_at.isoformat())
         log.info("session done", extra={"device": self.device.address,
                                         "received": self._result.received,
                                         "stored": self._result.stored})
@@ -288,7 +292,7 @@ class DeviceSession:
             return
         if self.outbox.add(QueuedReading(self._wire_device, reading)):
             self._result.stored += 1
-            self.outbox.set_state(f"last_reading:{self.device.address}", received_at.isoformat())
+            self._result.last_stored_at = received_at
             self.on_stored()
 
     # -- glucose / RACP ------------------------------------------------------------
