@@ -24,6 +24,7 @@ from edge_agent.link import GattLink, LinkError
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import Publisher
 from edge_agent.session import DeviceSession, PairedDevice
+from gateway.model import DeviceKind
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,13 @@ log = logging.getLogger(__name__)
 LinkFactory = Callable[[PairedDevice], Awaitable[GattLink]]
 
 AGENT_VERSION = "0.1.0"
+#: Pause after a completed session before looking for the device again: cuffs
+#: and scales drop the link after their backlog and advertise again only after
+#: the next measurement; scanning every few seconds catches that window.
+AFTER_SESSION_S = 5.0
+#: A glucose meter that stays connectable is re-synced at most this often
+#: (each sync is a RACP round trip; new records are rare).
+GLUCOSE_RESYNC_S = 300.0
 
 
 def utc_now() -> datetime:
@@ -50,6 +58,8 @@ class Agent:
         jitter: Callable[[], float] | None = random.random,
         ble_base_s: float = BLE_BASE_DELAY_S,
         ble_max_s: float = BLE_MAX_DELAY_S,
+        after_session_s: float = AFTER_SESSION_S,
+        glucose_resync_s: float = GLUCOSE_RESYNC_S,
         broker_max_delay_s: float | None = None,
     ) -> None:
         self.config = config
@@ -59,6 +69,8 @@ class Agent:
         self.ble_base_s = ble_base_s
         self.ble_max_s = ble_max_s
         self.broker_max_delay_s = broker_max_delay_s
+        self.after_session_s = after_session_s
+        self.glucose_resync_s = glucose_resync_s
         self.outbox: Outbox | None = None
         self.publisher: Publisher | None = None
 
@@ -101,7 +113,8 @@ class Agent:
                 result = await session.run(link, stop)
                 publisher.devices_changed()
                 attempt = 0
-                delay = self.ble_base_s
+                delay = (self.glucose_resync_s if session.device.kind is DeviceKind.GLUCOMETER
+                         else self.after_session_s)
                 log.info("device session", extra={"device": address, "stored": result.stored,
                                                   "clock_set": result.clock_set})
             except LinkError as exc:

@@ -159,6 +159,7 @@ class Publisher:
         self._acked: list[int] = []
         self._devices_dirty = True
         self._devices_mid: int | None = None
+        self._status_depth = 0
 
     # -- signals from the rest of the agent ------------------------------------
 
@@ -248,8 +249,7 @@ class Publisher:
             self.connected = True
             self._set_state("connected")
             log.info("broker connected", extra={"depth": self.outbox.depth()})
-            self._publish_control(client, "status", status_topic(self.hub_id),
-                                  self._status("online"), retain=True)
+            self._publish_online(client)
             self._devices_dirty = True
             await self._drain(client, stop)
             if stop.is_set() and self.connected:
@@ -286,6 +286,9 @@ class Publisher:
                 cursor = self._fill(client, cursor)
                 if self._devices_dirty and self._devices_mid is None:
                     self._publish_devices(client)
+                if self._status_depth and not self._inflight and self.outbox.depth() == 0:
+                    # Backlog delivered: refresh the retained status (depth 0).
+                    self._publish_online(client)
                 if not self.connected:
                     break
                 waker = asyncio.ensure_future(self._wake.wait())
@@ -318,6 +321,11 @@ class Publisher:
         info = client.publish(topic, payload, qos=1, retain=retain)
         self._control[info.mid] = kind
         return int(info.mid)
+
+    def _publish_online(self, client: mqtt.Client) -> None:
+        payload = self._status("online")
+        self._status_depth = self.outbox.depth()
+        self._publish_control(client, "status", status_topic(self.hub_id), payload, retain=True)
 
     def _publish_devices(self, client: mqtt.Client) -> None:
         devices = []

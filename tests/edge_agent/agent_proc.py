@@ -65,7 +65,7 @@ async def main(config_path: str, n: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     agent = Agent(cfg, link_factory=factory, ble_base_s=0.5, ble_max_s=1.0,
-                  broker_max_delay_s=0.2)
+                  after_session_s=0.5, glucose_resync_s=1.0, broker_max_delay_s=0.2)
     await agent.run(stop)
 
 

@@ -85,6 +85,7 @@ async def test_drain_batched_windowed_acked(tmp_path: Path, broker: Mosquitto,
     assert pub.peak_inflight <= 3 + 1  # window (+1: one payload per extra device in a fetch)
     online = [s for s in consumer.statuses if s[0] == "online"]
     assert online and online[0][2] == 230  # depth reported on connect
+    assert online[-1][2] == 0  # refreshed once the backlog was delivered
     assert consumer.statuses[-1][0] == "offline"  # clean stop says goodbye
     assert box.get_state("broker")["state"] == "stopped"
     assert box.was_published(next(iter(expected)))
