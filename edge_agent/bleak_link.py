@@ -33,7 +33,8 @@ SCAN_TIMEOUT_S = 10.0
 #: bleak-retry-connector attempts per connection (transient BlueZ errors).
 CONNECT_ATTEMPTS = 3
 
-_BASE_UUID = "0000{:04x}-0000-1000-8000-00805f9b34fb"
+_BASE_SUFFIX = "-0000-1000-8000-00805f9b34fb"
+_BASE_UUID = "0000{:04x}" + _BASE_SUFFIX
 
 
 def uuid16_to_str(uuid16: int) -> str:
@@ -44,7 +45,7 @@ def uuid16_to_str(uuid16: int) -> str:
 def str_to_uuid16(uuid: str) -> int | None:
     """The 16-bit UUID of a SIG-base UUID string, else ``None``."""
     u = uuid.lower()
-    if len(u) == 36 and u[8:] == _BASE_UUID[8:] and u.startswith("0000"):
+    if len(u) == 36 and u[8:] == _BASE_SUFFIX and u.startswith("0000"):
         return int(u[4:8], 16)
     return None
 
