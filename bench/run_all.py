@@ -21,8 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: (name, script, timeout seconds) in run order.
 BENCHMARKS: list[tuple[str, str, int]] = [
-    ("broker", "bench/broker_ceiling.py", 300),
-    ("naive", "bench/naive_baseline.py", 300),
+    ("compare", "bench/pipeline_compare.py", 900),
     ("ingest", "bench/ingest_throughput.py", 900),
     ("e2e", "bench/end_to_end.py", 900),
     ("rules", "bench/rules_engine.py", 600),

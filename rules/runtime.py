@@ -97,6 +97,7 @@ class RulesRuntime:
         self._touched: dict[str, datetime] = {}
         self._lock = threading.RLock()
         self._window = history_needed(self.ruleset.rules) + late_bound
+        self._timers: dict[tuple[str, str], tuple[str, datetime]] = {}
         self.evaluated = 0
         self.findings = 0
         store.add_escalation_hook(self._on_escalation_change)
@@ -154,6 +155,7 @@ class RulesRuntime:
         groups: dict[str, list[Reading]] = defaultdict(list)
         for r in readings:
             groups[r.patient_id].append(r)
+        self._timers = {}
         for patient_id, group in groups.items():
             group.sort(key=lambda r: (r.measured_at, r.id))
             st = self.states.get(patient_id)
@@ -168,6 +170,13 @@ class RulesRuntime:
                 self._apply(patient_id, r.practice_id, effects, key=r.id, now=now)
             self.states[patient_id] = st
             self._touched[patient_id] = now
+        self._flush_timers()
+
+    def _flush_timers(self) -> None:
+        # a batch moves a patient's no-data / hub timers many times: write the last only
+        timers, self._timers = self._timers, {}
+        for (patient_id, key), (practice_id, due) in timers.items():
+            self.store.set_timer(practice_id, patient_id, key, due)
 
     def catch_up(self) -> int:
         """Re-evaluate readings ingested since the checkpoint; return how many.
@@ -206,6 +215,7 @@ class RulesRuntime:
                     self._apply(t.patient_id, t.practice_id, effects,
                                 key=f"timer:{t.kind}:{t.due_at.isoformat()}", now=now)
                 self.store.complete_timer(t)
+                self._flush_timers()
         return len(timers)
 
     # -- effects -----------------------------------------------------------
@@ -213,7 +223,7 @@ class RulesRuntime:
                now: datetime) -> None:
         for effect in effects:
             if isinstance(effect, ScheduleTimer):
-                self.store.set_timer(practice_id, effect.patient_id, effect.key, effect.due)
+                self._timers[(effect.patient_id, effect.key)] = (practice_id, effect.due)
             elif isinstance(effect, Finding):
                 self.findings += 1
                 self.store.record_trigger(trigger_from(effect, practice_id, key), now)
