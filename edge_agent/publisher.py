@@ -160,6 +160,7 @@ class Publisher:
         self._devices_dirty = True
         self._devices_mid: int | None = None
         self._status_depth = 0
+        self._generation = 0
 
     # -- signals from the rest of the agent ------------------------------------
 
@@ -209,6 +210,7 @@ class Publisher:
             clean_session=True,
             protocol=mqtt.MQTTv311,
             reconnect_on_failure=False,
+            userdata=self._generation,
         )
         if b.username is not None:
             client.username_pw_set(b.username, b.password)
@@ -234,6 +236,7 @@ class Publisher:
 
     async def _connection(self, stop: asyncio.Event) -> None:
         assert self._loop is not None
+        self._generation += 1
         client = self._client()
         self._connack = self._loop.create_future()
         self._inflight.clear()
@@ -348,24 +351,32 @@ class Publisher:
 
     # -- paho callbacks (network thread) -> loop thread --------------------------------
 
-    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+    def _post(self, generation: int, fn: Callable[..., None], *args: Any) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+
+        def deliver() -> None:
+            # Message ids restart with every client: an event from an earlier
+            # connection must never acknowledge rows of the current one.
+            if generation == self._generation:
+                fn(*args)
+
         with contextlib.suppress(RuntimeError):  # loop shutting down
-            loop.call_soon_threadsafe(fn, *args)
+            loop.call_soon_threadsafe(deliver)
 
-    def _cb_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
+    def _cb_connect(self, client: Any, userdata: int, flags: Any, reason: Any,
                     properties: Any) -> None:
-        self._post(self._on_connack, int(reason.value if hasattr(reason, "value") else reason))
+        rc = int(reason.value if hasattr(reason, "value") else reason)
+        self._post(userdata, self._on_connack, rc)
 
-    def _cb_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
+    def _cb_disconnect(self, client: Any, userdata: int, flags: Any, reason: Any,
                        properties: Any) -> None:
-        self._post(self._on_disconnected)
+        self._post(userdata, self._on_disconnected)
 
-    def _cb_publish(self, client: Any, userdata: Any, mid: int, reason: Any,
+    def _cb_publish(self, client: Any, userdata: int, mid: int, reason: Any,
                     properties: Any) -> None:
-        self._post(self._on_puback, mid)
+        self._post(userdata, self._on_puback, mid)
 
     def _on_connack(self, rc: int) -> None:
         if self._connack is not None and not self._connack.done():
