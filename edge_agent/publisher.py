@@ -62,6 +62,9 @@ DEFAULT_BATCH = 50
 CONNECT_TIMEOUT_S = 15.0
 #: MQTT keepalive: home routers drop idle NAT entries after a few minutes.
 KEEPALIVE_S = 60
+#: A connection that lasted this long resets the backoff; one the broker drops
+#: right away (ACL kick, overload) keeps backing off instead of looping.
+STABLE_CONNECTION_S = 30.0
 #: On a clean stop, wait this long for the PUBACK of the ``offline`` status.
 STOP_GRACE_S = 2.0
 
@@ -181,11 +184,13 @@ class Publisher:
         attempt = 0
         while not stop.is_set():
             self._set_state("connecting", attempt=attempt)
+            started = asyncio.get_running_loop().time()
             try:
                 await self._connection(stop)
-                attempt = 0
                 if stop.is_set():
                     break
+                if asyncio.get_running_loop().time() - started >= STABLE_CONNECTION_S:
+                    attempt = 0
             except (PublishError, OSError, TimeoutError) as exc:
                 log.warning("broker unavailable", extra={"attempt": attempt,
                                                          "error": str(exc)[:200]})
