@@ -23,7 +23,7 @@ from tests.support.services import free_port, mosquitto_binary, port_open, requi
 class Mosquitto:
     """mosquitto on 127.0.0.1:<free port>, persistence in a temp dir, unlimited queues."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, listener: str = "", extra: str = "") -> None:
         binary = mosquitto_binary()
         if binary is None:
             require_service("Mosquitto", "no mosquitto binary on PATH or /usr/sbin")
@@ -34,7 +34,8 @@ class Mosquitto:
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            + (listener or "allow_anonymous true\n")
+            + extra +
             "persistence true\n"
             f"persistence_location {self.dir}/\n"
             "max_queued_messages 0\n"
