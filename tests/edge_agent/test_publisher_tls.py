@@ -52,15 +52,20 @@ async def until(predicate, within: float) -> bool:
     return True
 
 
-async def test_tls_client_cert_and_password(tmp_path: Path) -> None:
+@pytest.fixture
+def pki(tmp_path: Path) -> Path:
     if shutil.which("openssl") is None or shutil.which("mosquitto_passwd") is None:
         require_service("openssl/mosquitto_passwd", "needed to build the test PKI")
-    pki = tmp_path / "pki"
-    pki.mkdir()
-    make_pki(pki)
-    passwd = pki / "passwd"
-    subprocess.run(["mosquitto_passwd", "-c", "-b", str(passwd), "hub-tls-1", "s3cret"],
+    d = tmp_path / "pki"
+    d.mkdir()
+    make_pki(d)
+    subprocess.run(["mosquitto_passwd", "-c", "-b", str(d / "passwd"), "hub-tls-1", "s3cret"],
                    check=True, capture_output=True)
+    return d
+
+
+async def test_tls_client_cert_and_password(tmp_path: Path, pki: Path) -> None:
+    passwd = pki / "passwd"
     listener = (f"cafile {pki}/ca.pem\ncertfile {pki}/server.pem\nkeyfile {pki}/server.key\n"
                 f"require_certificate true\nallow_anonymous false\npassword_file {passwd}\n")
     broker = Mosquitto(tmp_path / "broker", listener=listener)
