@@ -140,6 +140,9 @@ class Outbox:
         self._clock = clock
         self._retention = published_retention_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Readings are health data: the file (and its WAL, which SQLite creates
+        # with the same mode) is readable by the agent's user only.
+        self.path.touch(mode=0o600, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")

@@ -126,6 +126,12 @@ def test_agent_outage_kill_restart_no_id_lost(tmp_path: Path) -> None:
     statuses = [s[0] for s in consumer.statuses]
     assert statuses[-1] == "offline" and "online" in statuses
     assert consumer.devices  # battery / clock offsets published
+    cuff_readings = [r for p in consumer.payloads if p.device.serial == "BP-1" for r in p.readings]
+    first = next(r for r in cuff_readings if r.device_time == "2026-01-01T06:00:00")
+    assert first.clock_offset_s is not None and abs(first.clock_offset_s - 3600) < 5
+    assert "clock_corrected" in first.flags and "measurement_unsuccessful" in first.flags
+    assert first.measured_at is not None
+    assert abs((first.measured_at - datetime(2026, 1, 1, 11, 0, tzinfo=UTC)).total_seconds()) < 5
     logtext = log.read_text()
     assert "systolic" not in logtext and "120" not in logtext.replace('"', " ").split()
 

@@ -53,6 +53,7 @@ def test_idempotent_insert_and_ack(tmp_path: Path) -> None:
     assert box.ack([rows[0].seq, rows[1].seq]) == 2
     assert box.depth() == 1
     assert box.was_published(item(1).id)
+    assert (tmp_path / "o.db").stat().st_mode & 0o077 == 0  # health data: owner only
     assert box.add(item(1)) is False  # delivered already: not queued again
     assert [r.reading_id for r in box.pending(after_seq=rows[0].seq)] == [item(3).id]
     box.close()
