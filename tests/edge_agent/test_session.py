@@ -202,3 +202,13 @@ async def test_device_without_serial_uses_address(outbox: Outbox, hub: HubClock)
     dev.backlog = [weight(hub.wall())]
     result = await session(outbox, hub, DeviceKind.SCALE, "AA:BB:CC:00:11:22").run(FakeLink(dev))
     assert result.serial == "addr-aabbcc001122" and result.stored == 1
+
+
+async def test_bad_battery_and_long_serial_tolerated(outbox: Outbox, hub: HubClock) -> None:
+    from edge_agent.link import BATTERY_LEVEL
+
+    dev = device(DeviceKind.SCALE, "AA:05", "S" * 200, hub.wall)
+    dev.readable[BATTERY_LEVEL] = bytes([150])  # out of range: not a battery level
+    dev.backlog = [weight(hub.wall())]
+    result = await session(outbox, hub, DeviceKind.SCALE, "AA:05").run(FakeLink(dev))
+    assert result.battery is None and result.serial == "S" * 64 and result.stored == 1
