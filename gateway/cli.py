@@ -18,10 +18,12 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands",
     "gateway.billing.cli",
+    "gateway.callprep",
     "api.fhir_cli",
     "edge_agent.cli",
     "edge_agent.agent_cli",
     "rules.cli",
+    "ingest.cli",
 )
 
 
