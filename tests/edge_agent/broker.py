@@ -74,6 +74,8 @@ class Consumer:
 
     port: int
     hub_id: str
+    username: str | None = None
+    password: str | None = None
     ids: dict[str, int] = field(default_factory=dict)
     payloads: list[WireReadings] = field(default_factory=list)
     statuses: list[tuple[str, bool, int | None]] = field(default_factory=list)
@@ -86,6 +88,8 @@ class Consumer:
                                   client_id=f"consumer-{uuid.uuid4().hex[:8]}",
                                   clean_session=False)
         self.client.reconnect_delay_set(0.05, 0.3)
+        if self.username is not None:
+            self.client.username_pw_set(self.username, self.password)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", self.port)
