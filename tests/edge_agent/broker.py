@@ -84,6 +84,7 @@ class Consumer:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self.subscribed = threading.Event()
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                                   client_id=f"consumer-{uuid.uuid4().hex[:8]}",
                                   clean_session=False)
@@ -92,6 +93,7 @@ class Consumer:
             self.client.username_pw_set(self.username, self.password)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
         self.client.connect("127.0.0.1", self.port)
         self.client.loop_start()
 

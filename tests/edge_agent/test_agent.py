@@ -95,6 +95,7 @@ def test_agent_outage_kill_restart_no_id_lost(tmp_path: Path) -> None:
     hub_user, hub_password = broker.add_hub_user(HUB)
     service_user, service_password = broker.service_credentials
     consumer = Consumer(broker.port, HUB, service_user, service_password)
+    assert consumer.subscribed.wait(10), "consumer subscription not acknowledged"
     config = write_config(tmp_path, f"mqtt://{broker.host}:{broker.port}", hub_user, hub_password)
     db = tmp_path / "outbox.db"
     log = tmp_path / "agent.log"
