@@ -134,7 +134,7 @@ def test_mosquitto_restart_mid_stream_loses_nothing(
 def _start_worker(db_url: str, broker_url: str, log_path: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "VITALGATE_DATABASE_URL": db_url, "VITALGATE_BROKER_URL": broker_url,
            "VITALGATE_MQTT_CLIENT_ID": "vitalgate-worker"}
-    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    log = open(log_path, "ab")
     proc = subprocess.Popen([os.sys.executable, "-m", "gateway.cli", "up", "--no-api"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
