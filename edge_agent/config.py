@@ -128,6 +128,7 @@ def parse_config(doc: dict[str, Any], base: Path | None = None) -> HubConfig:
         ca_file=file("ca_file"),
         cert_file=file("cert_file"),
         key_file=file("key_file"),
+        mqtt5=_mqtt5(b),
     )
 
     o = _table(doc, "outbox", required=False)
@@ -158,6 +159,13 @@ def parse_config(doc: dict[str, Any], base: Path | None = None) -> HubConfig:
     return HubConfig(hub_id=hub_id, tz=tz, broker=broker, outbox_path=outbox_path,
                      devices=tuple(devices), outbox_cap=cap, clock_bound_s=float(bound),
                      batch_size=batch, window=window)
+
+
+def _mqtt5(b: dict[str, Any]) -> bool:
+    version = b.get("protocol", "5")
+    if str(version) not in ("5", "3.1.1"):
+        raise ConfigError(f"[broker] protocol must be \"5\" or \"3.1.1\", not {version!r}")
+    return str(version) == "5"
 
 
 def load_config(path: str | Path) -> HubConfig:

@@ -85,6 +85,11 @@ class BrokerSettings:
     key_file: str | None = None
     client_id: str | None = None
     keepalive_s: int = KEEPALIVE_S
+    #: MQTT 5 by default: its PUBACK reason codes say when the broker refused a
+    #: publish (ACL), so such rows stay in the outbox.  Under 3.1.1 Mosquitto
+    #: acknowledges a denied publish and drops it; use 3.1.1 only for brokers that
+    #: speak nothing newer (the embedded amqtt broker of the demo).
+    mqtt5: bool = True
 
     @property
     def host(self) -> str:
@@ -160,6 +165,7 @@ class Publisher:
         self._inflight: dict[int, list[int]] = {}
         self._control: dict[int, str] = {}
         self._acked: list[int] = []
+        self.refused = 0  # publishes the broker refused (MQTT 5 reason codes)
         self._devices_dirty = True
         self._devices_mid: int | None = None
         self._status_depth = 0
@@ -212,10 +218,10 @@ class Publisher:
         client = mqtt.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=b.client_id or f"vitalgate-hub-{self.hub_id}",
-            clean_session=True,
-            protocol=mqtt.MQTTv311,
+            protocol=mqtt.MQTTv5 if b.mqtt5 else mqtt.MQTTv311,
             reconnect_on_failure=False,
             userdata=self._generation,
+            clean_session=None if b.mqtt5 else True,
         )
         if b.username is not None:
             client.username_pw_set(b.username, b.password)
@@ -381,7 +387,20 @@ class Publisher:
 
     def _cb_publish(self, client: Any, userdata: int, mid: int, reason: Any,
                     properties: Any) -> None:
+        if getattr(reason, "is_failure", False):
+            # MQTT 5: the broker refused it (e.g. not authorised): never an ack.
+            self._post(userdata, self._on_refused, mid, str(reason))
+            client.disconnect()  # reconnect with backoff; the rows are still pending
+            return
         self._post(userdata, self._on_puback, mid)
+
+    def _on_refused(self, mid: int, reason: str) -> None:
+        seqs = self._inflight.pop(mid, None)
+        self._control.pop(mid, None)
+        self.refused += 1
+        log.error("broker refused a publish; readings stay in the outbox",
+                  extra={"reason": reason, "rows": len(seqs or ())})
+        self._set_state("refused", reason=reason)
 
     def _on_connack(self, rc: int) -> None:
         if self._connack is not None and not self._connack.done():
