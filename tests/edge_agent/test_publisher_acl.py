@@ -8,7 +8,6 @@ refuses, and the readings stay in the outbox instead of being deleted.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import BrokerSettings, Publisher
 from tests.edge_agent.test_outbox import item
+from tests.edge_agent.test_publisher import until
 from tests.support.mosquitto import Mosquitto, MosquittoError, mosquitto_binary
 from tests.support.services import require_service
 
@@ -57,9 +57,7 @@ async def test_refused_publishes_stay_in_the_outbox(tmp_path: Path, shipped: Mos
                         password=password))
     stop = asyncio.Event()
     task = asyncio.create_task(pub.run(stop))
-    deadline = time.monotonic() + 15
-    while pub.refused == 0 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await until(lambda: pub.refused > 0, 15, "a refused publish")
     stop.set()
     await task
     assert pub.refused > 0
@@ -75,9 +73,7 @@ async def test_own_id_is_accepted(tmp_path: Path, shipped: Mosquitto) -> None:
                                           username=user, password=password))
     stop = asyncio.Event()
     task = asyncio.create_task(pub.run(stop))
-    deadline = time.monotonic() + 15
-    while box.depth() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await until(lambda: box.depth() == 0, 15, "outbox drained")
     stop.set()
     await task
     assert box.depth() == 0 and pub.refused == 0
