@@ -18,6 +18,10 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands",
     "gateway.billing.cli",
+    "gateway.callprep",
+    "api.fhir_cli",
+    "edge_agent.cli",
+    "rules.cli",
     "ingest.cli",
 )
 

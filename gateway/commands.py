@@ -48,7 +48,8 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``db`` command group."""
+    """Add the ``db`` command group and ``up``."""
+    register_up(sub)
     db = sub.add_parser("db", help="database schema commands",
                         description="Create or inspect the Vitalgate database schema.")
     dbsub = db.add_subparsers(dest="db_command", metavar="SUBCOMMAND", required=True)
@@ -66,3 +67,37 @@ def fail(message: str, code: int = 2) -> int:
     """Print an error for a person (no traceback) and return the exit code."""
     print(f"vitalgate: error: {message}", file=sys.stderr)
     return code
+
+
+def _up(args: argparse.Namespace) -> int:
+    import logging
+
+    from gateway.process import Gateway, serve
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    overrides: dict[str, Any] = {}
+    if args.database:
+        overrides["database_url"] = args.database
+    if args.broker:
+        overrides["broker_url"] = args.broker
+    if args.port is not None:
+        overrides["api_port"] = args.port
+    settings = settings_from(args, **overrides)
+    gateway = Gateway(settings)
+    gateway.start()
+    print(f"Vitalgate is up: web app and API at http://{settings.api_host}:{settings.api_port}/ "
+          f"(OpenAPI docs at /docs); broker {settings.resolved_broker_url}", flush=True)
+    serve(settings, gateway)
+    return 0
+
+
+def register_up(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``up``."""
+    up = sub.add_parser("up", help="run ingest + rules + API in one process",
+                        description="Run the gateway: embedded broker (unless a broker URL is "
+                                    "set), ingest, rules engine, timers, paging and the API.")
+    add_database_option(up)
+    up.add_argument("--broker", metavar="URL", help="external broker (default: embedded)")
+    up.add_argument("--port", type=int, help="API port (default from settings)")
+    up.set_defaults(func=_up)

@@ -10,6 +10,7 @@ named fields with their CMS meaning next to them.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -52,13 +53,19 @@ class BillingMonth:
     @property
     def last_day(self) -> date:
         """Last day of the month (inclusive)."""
-        return date(self.year, self.month, calendar.monthrange(self.year, self.month)[1])
+        return _last_day(self.year, self.month)
 
     def __contains__(self, day: object) -> bool:
         return isinstance(day, date) and (day.year, day.month) == (self.year, self.month)
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _last_day(year: int, month: int) -> date:
+    # month-end runs ask this ~20 times per patient; calendar.monthrange is slow
+    return date(year, month, calendar.monthrange(year, month)[1])
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from gateway.store.base import StoreError
+from gateway.model import Reading
 from gateway.store.sql import READING_COLUMNS, SeriesPoint, SqlStore
 from gateway.units import Metric
 
@@ -33,10 +33,6 @@ _COPY_TYPES = [
 ]
 assert len(_COPY_TYPES) == len(READING_COLUMNS)
 _COLS = ", ".join(READING_COLUMNS)
-
-
-class ConcurrentWrite(StoreError):
-    """Another worker stored some ids of this batch meanwhile: retry the batch."""
 
 
 class PostgresStore(SqlStore):
@@ -65,21 +61,32 @@ class PostgresStore(SqlStore):
         return sql.replace("?", "%s")
 
     def _insert_reading_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError("PostgresStore stores readings through _store_new")
+
+    def _store_new(self, cur: Any, first: dict[str, Reading],
+                   ingested_at: datetime) -> list[Reading]:
+        """COPY the batch to a staging table; reading_ids decides which ids are new.
+
+        ``INSERT INTO reading_ids ... ON CONFLICT DO NOTHING RETURNING id`` is
+        the uniqueness guard (also against a concurrent worker) and tells in
+        one round trip which readings to move into ``readings``.
+        """
         cur.execute("CREATE TEMP TABLE IF NOT EXISTS readings_stage "
                     "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
         with cur.copy(f"COPY readings_stage ({_COLS}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_COPY_TYPES)
-            for row in rows:
-                copy.write_row(row)
-        # reading_ids is the uniqueness guard; ON CONFLICT catches a concurrent
-        # worker that stored one of these ids after our existence check.
+            for r in first.values():
+                copy.write_row(self._reading_row(r, ingested_at))
         cur.execute("INSERT INTO reading_ids (id) SELECT id FROM readings_stage "
-                    "ON CONFLICT (id) DO NOTHING")
-        if cur.rowcount != len(rows):
-            raise ConcurrentWrite("a concurrent writer stored some of these readings; "
-                                  "retry the batch")
-        cur.execute(f"INSERT INTO readings ({_COLS}) SELECT {_COLS} FROM readings_stage")
+                    "ON CONFLICT (id) DO NOTHING RETURNING id")
+        new_ids = [row[0] for row in cur.fetchall()]
+        if len(new_ids) == len(first):
+            cur.execute(f"INSERT INTO readings ({_COLS}) SELECT {_COLS} FROM readings_stage")
+        elif new_ids:
+            cur.execute(f"INSERT INTO readings ({_COLS}) SELECT {_COLS} FROM readings_stage "
+                        "WHERE id = ANY(%s)", (new_ids,))
         cur.execute("TRUNCATE readings_stage")
+        return [first[i] for i in new_ids]
 
     def _after_migrate(self) -> None:
         """Turn readings into a hypertable when TimescaleDB is installed.

@@ -47,6 +47,7 @@ from gateway.store.base import (
     Store,
     StoreError,
 )
+from gateway.store.billing_store import BillingStoreMixin
 from gateway.store.escalation_store import EscalationStoreMixin
 from gateway.store.ingest_state import IngestStateMixin
 from gateway.units import Metric, Unit
@@ -89,7 +90,7 @@ def split_sql(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-class SqlStore(IngestStateMixin, EscalationStoreMixin, Store):
+class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, Store):
     """Dialect-independent store logic."""
 
     dialect: str
@@ -246,13 +247,24 @@ class SqlStore(IngestStateMixin, EscalationStoreMixin, Store):
     def _bool(self, value: bool) -> Any:
         return value
 
+    _ENR_COLS = ("patient_id, practice_id, programs, conditions, consent_date, "
+                 "supervising_physician_id, monitoring_start, active")
+
     def get_enrollment(self, patient_id: str) -> Enrollment:
         """Return a patient's enrolment or raise NotFound."""
+        r = self._one(f"SELECT {self._ENR_COLS} FROM enrollments WHERE patient_id = ?",
+                      (patient_id,), f"enrollment of {patient_id}")
+        return self._enrollment(r)
+
+    def list_enrollments(self, practice_id: str) -> list[Enrollment]:
+        """Enrolments of a practice, by patient id."""
+        rows = self._all(f"SELECT {self._ENR_COLS} FROM enrollments WHERE practice_id = ? "
+                         "ORDER BY patient_id", (practice_id,))
+        return [self._enrollment(r) for r in rows]
+
+    def _enrollment(self, r: Sequence[Any]) -> Enrollment:
         from gateway.model import Condition
 
-        r = self._one("SELECT patient_id, practice_id, programs, conditions, consent_date, "
-                      "supervising_physician_id, monitoring_start, active FROM enrollments "
-                      "WHERE patient_id = ?", (patient_id,), f"enrollment of {patient_id}")
         return Enrollment(
             patient_id=r[0], practice_id=r[1],
             programs=frozenset(Program(p) for p in r[2].split(",") if p),
@@ -367,13 +379,21 @@ class SqlStore(IngestStateMixin, EscalationStoreMixin, Store):
         if not first:
             return AddResult((), tuple(duplicates))
         with self._tx() as cur:
-            existing = self._existing_ids(cur, list(first))
-            new = [r for rid, r in first.items() if rid not in existing]
-            duplicates.extend(rid for rid in first if rid in existing)
+            new = self._store_new(cur, first, ingested_at)
+            stored = {r.id for r in new}
+            duplicates.extend(rid for rid in first if rid not in stored)
             if new:
-                self._insert_reading_rows(cur, [self._reading_row(r, ingested_at) for r in new])
                 self._bump_rollup(cur, new)
         return AddResult(tuple(r.id for r in new), tuple(duplicates))
+
+    def _store_new(self, cur: Any, first: dict[str, Reading],
+                   ingested_at: datetime) -> list[Reading]:
+        """Insert the readings whose ids are not stored yet; return those."""
+        existing = self._existing_ids(cur, list(first))
+        new = [r for rid, r in first.items() if rid not in existing]
+        if new:
+            self._insert_reading_rows(cur, [self._reading_row(r, ingested_at) for r in new])
+        return new
 
     def _bump_rollup(self, cur: Any, readings: Sequence[Reading]) -> None:
         zones = self._patient_zones(cur, {r.patient_id for r in readings})
@@ -458,6 +478,13 @@ class SqlStore(IngestStateMixin, EscalationStoreMixin, Store):
             days.setdefault(instant.astimezone(zone).date(), []).append(float(value))
         return [SeriesPoint(day, len(v), min(v), max(v), sum(v) / len(v))
                 for day, v in sorted(days.items())]
+
+    def readings_ingested_since(self, since: datetime, limit: int = 10_000) -> list[Reading]:
+        """Readings with ``ingested_at >= since``, by ingest time then measured time."""
+        rows = self._all(f"SELECT {_READING_SELECT} FROM readings WHERE ingested_at >= ? "
+                         "ORDER BY ingested_at, measured_at, id LIMIT ?",
+                         (self._ts(since), int(limit)))
+        return [self._reading(r) for r in rows]
 
     def count_readings(self, patient_id: str | None = None) -> int:
         """Number of stored readings."""

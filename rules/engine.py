@@ -1,0 +1,1061 @@
+"""Per-patient rule state and the step function ``step(state, event, now)``.
+
+How this works
+--------------
+:class:`PatientState` is explicit and bounded.  It keeps only what the rules
+in force need:
+
+* ``series[metric]``: readings of a metric, sorted by measured time, kept for
+  the longest window any rule needs on that metric (``retention``), e.g.
+  SpO2 for 60 min + 12 h (so a reading up to 12 h late still pairs; 7 days
+  more with the opt-in drop rule), BP for 8 days, glucose for 15 days.
+  Entries are ``(epoch_s, reading_id, value, local_day_ordinal)`` tuples;
+  glucose LO/HI are stored as -inf/+inf.
+* ``daily[metric]``: the first reading of each local day (weight), for the
+  last ``day_keep`` days (8 with the 7-day rule and its 8-day fallback).
+* the newest measured time seen, the last qualifying reading and hub
+  contact (for timers) and the open escalations ``{rule_id: severity}``.
+
+Bounding is a function of the newest measured time only: an entry is kept
+iff it is no older than ``newest - retention`` (days: ``newest_day -
+day_keep``) and evaluations ignore anything older.  Hence state built from
+history (:func:`rebuild`) yields the same later effects as an engine that
+never stopped, provided the history covers :func:`history_needed`.
+
+``step`` has no I/O and no clock: ``now`` comes from the caller.  For speed
+it updates ``state`` in place and returns it (h11-style ownership: callers
+use the returned state; :meth:`PatientState.copy` snapshots).
+
+Readings are evaluated in measured-time order; a late reading (older than the
+newest seen) is inserted in place: count-in-window rules look both sides of
+it, delta rules re-evaluate the days whose reference it changed, and the
+aggregate rules (7-day mean, 14-day share) evaluate as of the newest reading.
+An escalation whose triggering reading is older than ``late_bound`` (12 h)
+at ``now`` is marked ``late`` (queued, not paged).
+
+Effects are :class:`Escalation` (opened / updated / upgraded) and
+:class:`ScheduleTimer` (the due instant of a timer key; a new schedule for
+the same key replaces the previous one).  The caller delivers
+:class:`TimerFired` when a timer is due; stale timers are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from functools import lru_cache
+from statistics import median
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.model import Condition, Flag, Reading
+from gateway.units import Metric, kg_to_lb
+from rules import text
+from rules.definitions import (
+    EPS,
+    OP_SYMBOL,
+    BaselineDropSpec,
+    Clause,
+    DeltaSpec,
+    DeviceClockSpec,
+    FrequencySpec,
+    HubOfflineSpec,
+    NoDataSpec,
+    Override,
+    Rule,
+    RuleSet,
+    Severity,
+    ThresholdSpec,
+    WindowAverageSpec,
+    compose,
+)
+
+#: Escalations triggered by readings older than this (vs ``now``) are queued, not paged.
+DEFAULT_LATE_BOUND = timedelta(hours=12)
+NO_DATA_KEY = "adherence.no_data"
+HUB_KEY_PREFIX = "hub.offline:"
+DAY_S = 86400.0
+#: Count-in-window rules keep this much extra history so that a reading up to
+#: this late still pairs with the readings around it (same as the late bound).
+PAIR_SLACK_S = DEFAULT_LATE_BOUND.total_seconds()
+
+Entry = tuple[float, str, float, int]  # (epoch seconds, reading id, value, local day ordinal)
+
+
+# --------------------------------------------------------------------------- events
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A timer the engine scheduled is due (``key`` and ``due`` as scheduled)."""
+
+    key: str
+    due: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HubSeen:
+    """A hub status message (or any contact) at ``at``."""
+
+    hub_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClockReport:
+    """A hub's report of a device clock offset (device minus true time)."""
+
+    device_serial: str
+    hub_id: str
+    offset_s: float
+    corrected: bool
+    at: datetime
+
+
+Event = Reading | TimerFired | HubSeen | ClockReport
+
+
+# --------------------------------------------------------------------------- effects
+
+class Change(StrEnum):
+    """What happened to the (patient, rule) escalation."""
+
+    OPENED = "opened"
+    UPDATED = "updated"  # new evidence while open
+    UPGRADED = "upgraded"  # higher severity while open (re-page)
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceReading:
+    """One reading value used by a rule."""
+
+    reading_id: str
+    measured_at: datetime
+    metric: str
+    value: float | None  # canonical; None for LO/HI (see display)
+    display: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"id": self.reading_id, "measured_at": self.measured_at.isoformat(),
+                "metric": self.metric, "value": self.value, "display": self.display}
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """An escalation event, with the evidence behind it."""
+
+    event: Change
+    patient_id: str
+    rule_id: str
+    rule_version: int
+    severity: Severity
+    at: datetime  # triggering reading's measured time, or the timer's due time (UTC)
+    late: bool
+    thresholds: Mapping[str, Any]
+    readings: tuple[EvidenceReading, ...]
+    values: Mapping[str, Any]
+    summary: str
+    overrides: tuple[str, ...] = ()
+
+    def evidence(self) -> dict[str, Any]:
+        """JSON-ready evidence: rule version, thresholds in force, readings, values."""
+        return {"rule_version": self.rule_version, "thresholds": dict(self.thresholds),
+                "overrides": list(self.overrides), "late": self.late,
+                "readings": [r.to_json() for r in self.readings], "values": dict(self.values)}
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTimer:
+    """Ask the timer service to deliver ``TimerFired(key, due)`` at ``due``."""
+
+    patient_id: str
+    key: str
+    due: datetime
+
+
+Effect = Escalation | ScheduleTimer
+
+
+# --------------------------------------------------------------------------- state
+
+class Series:
+    """Readings of one metric, sorted by (time, id), bounded by ``retention`` seconds.
+
+    Column arrays (time, value, local day) plus the reading ids: about 28
+    bytes per kept value instead of ~130 for a tuple of boxed floats.
+    """
+
+    __slots__ = ("days", "ids", "retention", "times", "values")
+
+    def __init__(self, retention: float) -> None:
+        self.times = array("d")
+        self.values = array("d")
+        self.days = array("l")
+        self.ids: list[str] = []
+        self.retention = retention
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, t: float, rid: str, v: float, day: int, newest: float) -> bool:
+        """Insert a value unless it is older than ``newest - retention``; prune the front."""
+        cutoff = newest - self.retention
+        if t < cutoff:
+            return False
+        ts, ids = self.times, self.ids
+        n = len(ids)
+        if not n or t > ts[-1] or (t == ts[-1] and rid > ids[-1]):
+            ts.append(t)  # the common case: in order
+            self.values.append(v)
+            self.days.append(day)
+            ids.append(rid)
+        else:
+            i = bisect_left(ts, t)
+            while i < n and ts[i] == t and ids[i] < rid:
+                i += 1
+            if i < n and ts[i] == t and ids[i] == rid:
+                return False  # the same reading again (redelivery): keep one
+            ts.insert(i, t)
+            self.values.insert(i, v)
+            self.days.insert(i, day)
+            ids.insert(i, rid)
+        if ts[0] < cutoff:
+            k = bisect_left(ts, cutoff)
+            del ts[:k], self.values[:k], self.days[:k], ids[:k]
+        return True
+
+    def entry(self, i: int) -> Entry:
+        """The ``i``-th kept value as ``(time, id, value, day)``."""
+        return (self.times[i], self.ids[i], self.values[i], self.days[i])
+
+    def between(self, lo: float, hi: float) -> list[Entry]:
+        """Entries with ``lo <= time <= hi``."""
+        ts = self.times
+        return [self.entry(i) for i in range(bisect_left(ts, lo), bisect_right(ts, hi))]
+
+    @property
+    def entries(self) -> list[Entry]:
+        """Every kept value as entries (for tests and snapshots)."""
+        return [self.entry(i) for i in range(len(self.ids))]
+
+    def copy(self) -> Series:
+        """An independent copy."""
+        s = Series(self.retention)
+        s.times, s.values, s.days = array("d", self.times), array("d", self.values), \
+            array("l", self.days)
+        s.ids = list(self.ids)
+        return s
+
+
+
+
+@lru_cache(maxsize=256)
+def _predicate(c: Clause) -> Callable[[float], bool]:
+    """``c.test`` as a C-level bound method when the clause has one comparison (hot path)."""
+    ops = c.ops()
+    if len(ops) == 1:
+        op, x = ops[0]
+        bound = {"ge": (x - EPS).__le__, "gt": (x + EPS).__lt__,
+                 "le": (x + EPS).__ge__, "lt": (x - EPS).__gt__}[op]
+        return bound
+    return c.test
+
+
+@dataclass(slots=True)
+class PatientState:
+    """Everything the engine remembers about one patient (see module doc)."""
+
+    patient_id: str
+    tz: ZoneInfo
+    conditions: frozenset[Condition]
+    ruleset: RuleSet
+    overrides: tuple[Override, ...]
+    late_bound: timedelta = DEFAULT_LATE_BOUND
+    rules: tuple[Rule, ...] = ()
+    valid_until: datetime | None = None
+    by_metrics: dict[frozenset[Metric], tuple[tuple[Any, Rule], ...]] = field(
+        default_factory=dict)  # metrics of a reading -> (handler, rule) plan, cached
+    metric_rules: dict[Metric, tuple[Rule, ...]] = field(default_factory=dict)
+    any_reading_rules: tuple[Rule, ...] = ()
+    series: dict[Metric, Series] = field(default_factory=dict)
+    daily: dict[Metric, dict[int, Entry]] = field(default_factory=dict)
+    day_keep: int = 0
+    retention: dict[Metric, float] = field(default_factory=dict)  # shared with the plan
+    daily_metrics: frozenset[Metric] = frozenset()
+    newest: float | None = None
+    newest_day: int = 0
+    no_data: Rule | None = None
+    last_qualifying: float | None = None
+    last_qualifying_day: int = 0
+    no_data_due: float | None = None
+    no_data_fired: float | None = None
+    hub_rule: Rule | None = None
+    clock_rule: Rule | None = None
+    hub_seen: dict[str, float] = field(default_factory=dict)
+    hub_fired: dict[str, float] = field(default_factory=dict)
+    hub_armed: dict[str, float] = field(default_factory=dict)  # hub -> scheduled due
+    open: dict[str, Severity] = field(default_factory=dict)
+
+    def approx_size(self) -> int:
+        """Approximate bytes of a compact serialisation of this state.
+
+        Per kept reading value: 8 (time) + 8 (value) + 2 (day) + id length;
+        per open escalation / hub: its id + 8; plus 64 bytes of scalars.
+        """
+        n = 64
+        for s in self.series.values():
+            n += sum(18 + len(rid) for rid in s.ids)
+        for d in self.daily.values():
+            n += sum(22 + len(e[1]) for e in d.values())
+        n += sum(len(k) + 1 for k in self.open)
+        n += sum(len(k) + 16 for k in self.hub_seen)
+        return n
+
+    def copy(self) -> PatientState:
+        """A snapshot that later steps on ``self`` do not change."""
+        st = PatientState(self.patient_id, self.tz, self.conditions, self.ruleset,
+                          self.overrides, self.late_bound)
+        for name in self.__slots__:
+            setattr(st, name, getattr(self, name))
+        st.series = {}
+        for m, s in self.series.items():
+            st.series[m] = s.copy()
+        st.daily = {m: dict(d) for m, d in self.daily.items()}
+        st.hub_seen = dict(self.hub_seen)
+        st.hub_fired = dict(self.hub_fired)
+        st.hub_armed = dict(self.hub_armed)
+        st.open = dict(self.open)
+        return st
+
+    @property
+    def open_escalations(self) -> dict[str, Severity]:
+        """Open escalations ``{rule_id: severity}`` (the engine's view)."""
+        return dict(self.open)
+
+
+def _rule_metrics(rule: Rule) -> tuple[Metric, ...]:
+    s = rule.spec
+    if isinstance(s, ThresholdSpec):
+        ms = [c.metric for c in s.clauses if c.metric is not None]
+        if any(c.flag in (Flag.GLUCOSE_LO, Flag.GLUCOSE_HI) for c in s.clauses):
+            ms.append(Metric.GLUCOSE)
+        return tuple(dict.fromkeys(ms))
+    if isinstance(s, DeltaSpec | BaselineDropSpec):
+        return (s.metric,)
+    if isinstance(s, WindowAverageSpec):
+        return s.metrics
+    if isinstance(s, FrequencySpec):
+        return (s.clause.metric,) if s.clause.metric else ()
+    return ()
+
+
+def _retention(rule: Rule) -> dict[Metric, float]:
+    """Seconds of history of each metric the rule needs in ``series``."""
+    s = rule.spec
+    out: dict[Metric, float] = {}
+    if isinstance(s, ThresholdSpec):
+        for c in s.clauses:
+            if c.metric is not None and c.count > 1:
+                out[c.metric] = max(out.get(c.metric, 0.0),
+                                    c.within.total_seconds() + PAIR_SLACK_S)
+    elif isinstance(s, BaselineDropSpec):
+        out[s.metric] = s.baseline_days * DAY_S + s.within.total_seconds() + PAIR_SLACK_S
+    elif isinstance(s, WindowAverageSpec):
+        for m in s.metrics:
+            out[m] = (s.days + 1) * DAY_S  # + 1 day: local days vs DST-length days
+    elif isinstance(s, FrequencySpec) and s.clause.metric is not None:
+        out[s.clause.metric] = (s.days + 1) * DAY_S
+    return out
+
+
+def history_needed(rules: Iterable[Rule]) -> timedelta:
+    """How far back (from the newest reading) history must reach to :func:`rebuild`."""
+    need = 0.0
+    for rule in rules:
+        s = rule.spec
+        for sec in _retention(rule).values():
+            need = max(need, sec)
+        if isinstance(s, DeltaSpec):
+            need = max(need, (max((s.days_back, *s.fallback_days)) + 2) * DAY_S)
+        elif isinstance(s, NoDataSpec):
+            need = max(need, (s.full_days + 2) * DAY_S)
+        elif isinstance(s, HubOfflineSpec):
+            need = max(need, s.after.total_seconds())
+    return timedelta(seconds=need)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Plan:
+    """Everything derived from a composed rule tuple; shared by every patient with it."""
+
+    rules: tuple[Rule, ...]
+    metric_rules: dict[Metric, tuple[Rule, ...]]
+    any_reading_rules: tuple[Rule, ...]
+    retention: dict[Metric, float]
+    daily_metrics: frozenset[Metric]
+    day_keep: int
+    no_data: Rule | None
+    hub_rule: Rule | None
+    clock_rule: Rule | None
+    by_metrics: dict[frozenset[Metric], tuple[tuple[Any, Rule], ...]]
+
+
+@lru_cache(maxsize=4096)
+def _plan(rules: tuple[Rule, ...]) -> _Plan:
+    per_metric: dict[Metric, list[Rule]] = {}
+    any_rules: list[Rule] = []
+    retention: dict[Metric, float] = {}
+    daily: set[Metric] = set()
+    day_keep = 0
+    no_data = hub_rule = clock_rule = None
+    for rule in rules:
+        s = rule.spec
+        for m in _rule_metrics(rule):
+            per_metric.setdefault(m, []).append(rule)
+        if isinstance(s, ThresholdSpec) and any(
+            c.flag is not None and c.flag not in (Flag.GLUCOSE_LO, Flag.GLUCOSE_HI)
+            for c in s.clauses
+        ):
+            any_rules.append(rule)
+        for m, sec in _retention(rule).items():
+            retention[m] = max(retention.get(m, 0.0), sec)
+        if isinstance(s, DeltaSpec):
+            daily.add(s.metric)
+            day_keep = max(day_keep, s.days_back, *s.fallback_days)
+        elif isinstance(s, NoDataSpec):
+            no_data = rule
+        elif isinstance(s, HubOfflineSpec):
+            hub_rule = rule
+        elif isinstance(s, DeviceClockSpec):
+            clock_rule = rule
+    return _Plan(rules, {m: tuple(rs) for m, rs in per_metric.items()}, tuple(any_rules),
+                 retention, frozenset(daily), day_keep, no_data, hub_rule, clock_rule, {})
+
+
+@lru_cache(maxsize=64)
+def _conditions(conds: tuple[Condition, ...]) -> frozenset[Condition]:
+    return frozenset(conds)
+
+
+def _configure(st: PatientState, now: datetime) -> None:
+    comp = compose(st.ruleset, st.conditions, st.overrides, now=now)
+    plan = _plan(comp.rules)
+    st.valid_until = comp.valid_until
+    st.rules = plan.rules
+    st.metric_rules = plan.metric_rules
+    st.any_reading_rules = plan.any_reading_rules
+    st.by_metrics = plan.by_metrics
+    st.retention = plan.retention
+    st.daily_metrics = plan.daily_metrics
+    st.day_keep = plan.day_keep
+    st.no_data, st.hub_rule, st.clock_rule = plan.no_data, plan.hub_rule, plan.clock_rule
+    st.last_qualifying_day = 0
+    for m in list(st.series):
+        if m in plan.retention:
+            st.series[m].retention = plan.retention[m]
+        else:
+            del st.series[m]
+    for m in list(st.daily):
+        if m not in plan.daily_metrics:
+            del st.daily[m]
+
+
+def new_state(patient_id: str, timezone: str | ZoneInfo,
+              conditions: Iterable[Condition | str], ruleset: RuleSet,
+              overrides: Sequence[Override] = (), *, now: datetime,
+              late_bound: timedelta = DEFAULT_LATE_BOUND) -> PatientState:
+    """Empty state for a patient with the rules composed at ``now``."""
+    tz = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
+    conds = _conditions(tuple(sorted(Condition(c) for c in conditions)))
+    st = PatientState(patient_id, tz, conds, ruleset, tuple(overrides), late_bound)
+    _configure(st, now)
+    return st
+
+
+def set_overrides(st: PatientState, overrides: Sequence[Override], now: datetime) -> PatientState:
+    """Replace the care-plan overrides (recomposes the rules at ``now``)."""
+    st.overrides = tuple(overrides)
+    _configure(st, now)
+    return st
+
+
+def mark_resolved(st: PatientState, rule_id: str) -> PatientState:
+    """The (patient, rule) escalation was resolved: the rule may open a new one."""
+    st.open.pop(rule_id, None)
+    return st
+
+
+# --------------------------------------------------------------------------- step
+
+def step(st: PatientState, event: Event, now: datetime) -> tuple[PatientState, list[Effect]]:
+    """Apply one event at ``now``; return the (updated) state and the effects."""
+    if st.valid_until is not None and now >= st.valid_until:
+        _configure(st, now)
+    out: list[Effect] = []
+    if isinstance(event, Reading):
+        if event.patient_id != st.patient_id:
+            raise ValueError(f"reading {event.id} is for patient {event.patient_id}, "
+                             f"not {st.patient_id}")
+        _on_reading(st, event, now, out, evaluate=True)
+    elif isinstance(event, TimerFired):
+        _on_timer(st, event, now, out)
+    elif isinstance(event, HubSeen):
+        _hub_seen(st, event.hub_id, event.at.timestamp(), now, out)
+    elif isinstance(event, ClockReport):
+        _on_clock(st, event, now, out)
+    else:  # pragma: no cover - typed
+        raise TypeError(f"unknown event {event!r}")
+    return st, out
+
+
+def _day(st: PatientState, t: float) -> int:
+    return datetime.fromtimestamp(t, st.tz).toordinal()
+
+
+def _local_midnight(st: PatientState, day_ordinal: int) -> float:
+    return datetime.combine(date.fromordinal(day_ordinal), time(0), st.tz).timestamp()
+
+
+def _reading_values(r: Reading) -> dict[Metric, float]:
+    vals: dict[Metric, float] = {}
+    for m in r.measurements:
+        v = m.value
+        if v is None:
+            if m.metric is not Metric.GLUCOSE:
+                continue
+            if Flag.GLUCOSE_LO in r.flags or m.special == "lo":
+                v = -math.inf
+            elif Flag.GLUCOSE_HI in r.flags or m.special == "hi":
+                v = math.inf
+            else:
+                continue
+        vals[m.metric] = v
+    return vals
+
+
+def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], *,
+                evaluate: bool) -> None:
+    t = r.measured_at.timestamp()
+    if st.hub_rule is not None:
+        _hub_seen(st, r.hub_id, r.received_at.timestamp(), now, out)
+    day = _day(st, t)
+    if st.newest is None or t > st.newest:
+        st.newest = t
+        if day != st.newest_day:
+            st.newest_day = day
+            keep = day - st.day_keep
+            for d in st.daily.values():
+                for old in [k for k in d if k < keep]:
+                    del d[old]
+    if st.no_data is not None and (
+        st.last_qualifying is None or t > st.last_qualifying
+    ) and r.qualifying:
+        st.last_qualifying = t
+        assert isinstance(st.no_data.spec, NoDataSpec)
+        due = st.no_data_due
+        if day != st.last_qualifying_day or due is None:  # due moves only with the day
+            st.last_qualifying_day = day
+            due = _local_midnight(st, day + st.no_data.spec.full_days + 1)
+        if due != st.no_data_due:
+            st.no_data_due = due
+            if due <= now.timestamp():  # a late reading: the gap is already over
+                _fire_no_data(st, due, now, out)
+            else:
+                out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(due)))
+    if not r.alerting:
+        return
+    vals = _reading_values(r)
+    if not vals and not st.any_reading_rules:
+        return
+    newest = st.newest
+    assert newest is not None
+    new_first: list[tuple[Metric, int]] = []
+    for metric, v in vals.items():
+        s = st.series.get(metric)
+        if s is None and metric in st.retention:  # created on first use: idle metrics cost 0
+            s = st.series[metric] = Series(st.retention[metric])
+        if s is not None:
+            s.add(t, r.id, v, day, newest)
+        dd = st.daily.get(metric)
+        if dd is None and metric in st.daily_metrics:
+            dd = st.daily[metric] = {}
+        if dd is not None and math.isfinite(v) and day >= st.newest_day - st.day_keep:
+            cur = dd.get(day)
+            e = (t, r.id, v, day)
+            if cur is None or e < cur:
+                dd[day] = e
+                new_first.append((metric, day))
+    if not evaluate:
+        return
+    key = frozenset(vals)
+    plan = st.by_metrics.get(key)
+    if plan is None:
+        seen: dict[str, Rule] = {}
+        for m in vals:
+            for rule in st.metric_rules.get(m, ()):
+                seen.setdefault(rule.id, rule)
+        for rule in st.any_reading_rules:
+            seen.setdefault(rule.id, rule)
+        order = {rule.id: i for i, rule in enumerate(st.rules)}
+        rules = sorted(seen.values(), key=lambda x: order[x.id])
+        plan = tuple((_HANDLERS[type(rule.spec)], rule) for rule in rules
+                     if type(rule.spec) in _HANDLERS)
+        st.by_metrics[key] = plan
+    ctx = _Ctx(st, r, t=t, day=day, vals=vals, now=now, out=out)
+    ctx.new_first = new_first
+    for handler, rule in plan:
+        handler(ctx, rule, rule.spec)
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _emit(st: PatientState, rule: Rule, at: float, now: datetime, out: list[Effect], *,
+          readings: Sequence[EvidenceReading] = (), values: Mapping[str, Any] | None = None,
+          summary: str) -> None:
+    prev = st.open.get(rule.id)
+    if prev is None:
+        change = Change.OPENED
+        st.open[rule.id] = rule.severity
+    elif rule.severity.rank > prev.rank:
+        change = Change.UPGRADED
+        st.open[rule.id] = rule.severity
+    else:
+        change = Change.UPDATED
+    at_dt = _dt(at)
+    out.append(Escalation(
+        event=change, patient_id=st.patient_id, rule_id=rule.id, rule_version=rule.version,
+        severity=rule.severity, at=at_dt, late=at_dt < now - st.late_bound,
+        thresholds=rule.thresholds(), readings=tuple(readings), values=dict(values or {}),
+        summary=summary, overrides=rule.overrides,
+    ))
+
+
+def _ev(metric: Metric, e: Entry) -> EvidenceReading:
+    v = e[2]
+    return EvidenceReading(e[1], _dt(e[0]), str(metric), v if math.isfinite(v) else None,
+                           text.value(metric, v))
+
+
+class _Ctx:
+    """Evaluation of the rules for one reading (kept off the state for clarity)."""
+
+    __slots__ = ("day", "new_first", "now", "out", "r", "st", "t", "vals")
+
+    def __init__(self, st: PatientState, r: Reading, *, t: float, day: int,
+                 vals: dict[Metric, float], now: datetime, out: list[Effect]) -> None:
+        self.st, self.r, self.t, self.day, self.vals, self.now, self.out = (
+            st, r, t, day, vals, now, out)
+        self.new_first: list[tuple[Metric, int]] = []
+
+    def _cutoff(self, metric: Metric) -> float:
+        s = self.st.series[metric]
+        assert self.st.newest is not None
+        return self.st.newest - s.retention
+
+    def _in_window(self, metric: Metric, c: Clause) -> list[Entry] | None:
+        """Matching entries of a window of ``c.within`` that holds this reading."""
+        s = self.st.series.get(metric)
+        if s is None:
+            return None
+        w = c.within.total_seconds()
+        t = self.t
+        cand = [e for e in s.between(max(t - w, self._cutoff(metric)), t + w) if c.test(e[2])]
+        if not any(e[0] == t and e[1] == self.r.id for e in cand):
+            return None  # too old to be kept: cannot pair
+        times = [e[0] for e in cand]
+        for i, ti in enumerate(times):
+            if ti > t:
+                break
+            if ti + w < t:
+                continue
+            j = bisect_right(times, ti + w)
+            if j - i >= c.count:
+                return cand[i:j]
+        return None
+
+    def threshold(self, rule: Rule, spec: ThresholdSpec) -> None:
+        evidence: list[EvidenceReading] = []
+        parts: list[str] = []
+        values: dict[str, Any] = {}
+        for c in spec.clauses:
+            if c.flag is not None:
+                special = c.flag.removeprefix("glucose_")
+                if c.flag in self.r.flags or any(
+                    m.special == special for m in self.r.measurements
+                ):
+                    m = Metric.GLUCOSE if c.flag in (Flag.GLUCOSE_LO, Flag.GLUCOSE_HI) else None
+                    if m is not None and m in self.vals:
+                        evidence.append(_ev(m, (self.t, self.r.id, self.vals[m], self.day)))
+                    side = {"lo": "below", "hi": "above"}.get(special)
+                    what = f" (meter {side} its range)" if side else ""
+                    parts.append(f"{text.label(m) if m else 'Reading'} {special.upper()}{what}"
+                                 f" at {text.local_time(self.t, self.st.tz)}")
+                    values[str(c.flag)] = True
+                continue
+            assert c.metric is not None
+            v = self.vals.get(c.metric)
+            if v is None or not c.test(v):
+                continue
+            if math.isinf(v) and any(x.flag is not None for x in spec.clauses):
+                continue  # LO/HI: reported by the rule's flag clause instead
+            if c.count == 1:
+                used = [(self.t, self.r.id, v, self.day)]
+            else:
+                found = self._in_window(c.metric, c)
+                if found is None:
+                    continue
+                used = found
+            evidence.extend(_ev(c.metric, e) for e in used)
+            values[str(c.metric)] = v if math.isfinite(v) else text.value(c.metric, v)
+            if c.count == 1:
+                parts.append(f"{text.LABEL[c.metric]} {text.value(c.metric, v)} at "
+                             f"{text.local_time(self.t, self.st.tz)} "
+                             f"(threshold: {text.clause(c, lower=True)})")
+            else:
+                listed = ", ".join(f"{text.value(c.metric, e[2])} at "
+                                   f"{text.local_time(e[0], self.st.tz)}" for e in used)
+                parts.append(f"{text.LABEL[c.metric]} {listed}: {len(used)} readings within "
+                             f"{text.duration(c.within)} (threshold: {text.clause(c, lower=True)})")
+        if parts:
+            _emit(self.st, rule, self.t, self.now, self.out, readings=_dedupe(evidence),
+                  values=values, summary="; ".join(parts) + ".")
+
+    def deltas(self, rule: Rule, spec: DeltaSpec) -> None:
+        for metric, changed_day in self.new_first:
+            if metric is spec.metric:
+                self.delta(rule, spec, changed_day)
+
+    def delta(self, rule: Rule, spec: DeltaSpec, changed_day: int) -> None:
+        st = self.st
+        d = st.daily[spec.metric]
+        lowest = st.newest_day - st.day_keep
+        backs = (spec.days_back, *spec.fallback_days)
+        # The changed day itself, and every later day whose reference it can be.
+        days = [changed_day, *sorted({changed_day + k for k in backs} & d.keys())]
+        for day in days:
+            cur = d.get(day)
+            if cur is None:
+                continue
+            ref = None
+            back = 0
+            for back in backs:
+                if day - back >= lowest and (ref := d.get(day - back)) is not None:
+                    break
+            if ref is None:
+                continue
+            if day != changed_day and day - back != changed_day:
+                continue  # this late reading did not change that comparison
+            diff = cur[2] - ref[2]
+            if not spec.change.test(diff):
+                continue
+            ev = [_ev(spec.metric, ref), _ev(spec.metric, cur)]
+            _emit(st, rule, self.t, self.now, self.out, readings=ev,
+                  values={"first_today": cur[2], "first_reference": ref[2], "change": diff,
+                          "days_back": back},
+                  summary=_delta_summary(spec, cur, ref, diff=diff, back=back))
+
+    def baseline_drop(self, rule: Rule, spec: BaselineDropSpec) -> None:
+        v = self.vals.get(spec.metric)
+        if v is None or not math.isfinite(v) or spec.metric not in self.st.series:
+            return
+        s = self.st.series[spec.metric]
+        lo = max(self.t - spec.baseline_days * DAY_S, self._cutoff(spec.metric))
+        base = s.values[bisect_left(s.times, lo): bisect_left(s.times, self.t)].tolist()
+        if len(base) < spec.min_baseline_readings:
+            return
+        med = median(base)
+        c = Clause(metric=spec.metric, le=med - spec.drop, count=spec.count, within=spec.within)
+        if not c.test(v):
+            return
+        used = [(self.t, self.r.id, v, self.day)] if spec.count == 1 else \
+            self._in_window(spec.metric, c)
+        if not used:
+            return
+        listed = ", ".join(f"{text.value(spec.metric, e[2])} at "
+                           f"{text.local_time(e[0], self.st.tz)}" for e in used)
+        _emit(self.st, rule, self.t, self.now, self.out,
+              readings=[_ev(spec.metric, e) for e in used],
+              values={"baseline_median": med, "baseline_readings": len(base)},
+              summary=(f"{text.LABEL[spec.metric]} {listed}: at least {text.num(spec.drop)} "
+                       f"points below the {spec.baseline_days}-day median of "
+                       f"{text.value(spec.metric, med)} ({len(base)} readings) on "
+                       f"{len(used)} readings within {text.duration(spec.within)}."))
+
+    def _window(self, metric: Metric, days: int) -> tuple[Series | None, int]:
+        """The series of ``metric`` and the index where its last ``days`` local days start."""
+        s = self.st.series.get(metric)
+        if s is None:
+            return None, 0
+        # Local day is monotonic in time, so both bounds are binary searches.
+        return s, max(bisect_left(s.days, self.st.newest_day - days + 1),
+                      bisect_left(s.times, self._cutoff(metric)))
+
+    def window_average(self, rule: Rule, spec: WindowAverageSpec) -> None:
+        if self.day < self.st.newest_day - spec.days + 1:
+            return  # a late reading outside the current window changes nothing
+        per = {m: self._window(m, spec.days) for m in spec.metrics}
+        main, i0 = per[spec.metrics[0]]
+        if main is None:
+            return
+        n = len(main) - i0
+        if n < spec.min_readings or len(set(main.days[i0:])) < spec.min_days:
+            return
+        ndays = len(set(main.days[i0:]))
+        means = {m: sum(s.values[i:]) / (len(s) - i)
+                 for m, (s, i) in per.items() if s is not None and len(s) > i}
+        fired = [c for c in spec.clauses if c.metric in means and c.test(means[c.metric])]
+        if not fired:
+            return
+        ev = [_ev(m, s.entry(j)) for m, (s, i) in per.items() if s is not None
+              for j in range(i, len(s))]
+        mean_txt = ", ".join(f"{text.LABEL[m].lower()} {text.num(v)}" for m, v in means.items())
+        thr = " or ".join(text.clause(c, lower=True) for c in spec.clauses)
+        _emit(self.st, rule, self.t, self.now, self.out, readings=ev,
+              values={f"mean_{m}": v for m, v in means.items()} | {"readings": n, "days": ndays},
+              summary=(f"Mean over the last {spec.days} days: {mean_txt} mmHg "
+                       f"({n} readings on {ndays} days); threshold mean {thr} "
+                       f"(needs >= {spec.min_readings} readings on >= {spec.min_days} days)."))
+
+    def frequency(self, rule: Rule, spec: FrequencySpec) -> None:
+        metric = spec.clause.metric
+        if metric is None or self.day < self.st.newest_day - spec.days + 1:
+            return
+        s, i0 = self._window(metric, spec.days)
+        if s is None:
+            return
+        n = len(s) - i0
+        if n < spec.min_readings:
+            return
+        pred = _predicate(spec.clause)
+        k = sum(map(pred, s.values[i0:]))
+        share = k / n
+        if spec.min_share is not None and share < spec.min_share - 1e-12:
+            return
+        if spec.min_count is not None and k < spec.min_count:
+            return
+        hits = [s.entry(j) for j in range(i0, len(s)) if pred(s.values[j])]
+        need = []
+        if spec.min_share is not None:
+            need.append(f">= {text.num(spec.min_share * 100)} %")
+        if spec.min_count is not None:
+            need.append(f">= {spec.min_count} readings")
+        _emit(self.st, rule, self.t, self.now, self.out,
+              readings=[_ev(metric, e) for e in hits],
+              values={"readings": n, "matching": len(hits), "share": share},
+              summary=(f"{len(hits)} of {n} {text.LABEL[metric].lower()} readings over the "
+                       f"last {spec.days} days ({text.num(share * 100)} %) were "
+                       f"{text.clause(spec.clause).removeprefix(text.LABEL[metric]).strip()}; "
+                       f"threshold {' and '.join(need)} with >= {spec.min_readings} readings."))
+
+
+_HANDLERS: dict[type, Any] = {
+    ThresholdSpec: _Ctx.threshold,
+    DeltaSpec: _Ctx.deltas,
+    BaselineDropSpec: _Ctx.baseline_drop,
+    WindowAverageSpec: _Ctx.window_average,
+    FrequencySpec: _Ctx.frequency,
+}
+
+
+def _dedupe(evidence: list[EvidenceReading]) -> list[EvidenceReading]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for e in evidence:
+        if (e.reading_id, e.metric) not in seen:
+            seen.add((e.reading_id, e.metric))
+            out.append(e)
+    return out
+
+
+def _delta_summary(spec: DeltaSpec, cur: Entry, ref: Entry, *, diff: float, back: int) -> str:
+    label = text.LABEL[spec.metric]
+    if spec.metric is Metric.WEIGHT:
+        now_txt, ref_txt, chg = text.value(spec.metric, cur[2]), text.value(spec.metric, ref[2]), \
+            text.weight_change(diff)
+    else:
+        now_txt, ref_txt = text.value(spec.metric, cur[2]), text.value(spec.metric, ref[2])
+        chg = text.value(spec.metric, abs(diff))
+    when = "the previous day" if back == 1 else \
+        f"{back} days earlier ({date.fromordinal(ref[3]).strftime('%a %b %d')})"
+    thr = []
+    for op, v in spec.change.ops():
+        shown = f"{kg_to_lb(v):.1f} lb" if spec.metric is Metric.WEIGHT else \
+            text.value(spec.metric, v)
+        thr.append(f"{'' if op == 'ge' else OP_SYMBOL[op] + ' '}{shown}")
+    period = "24 h" if spec.days_back == 1 else f"{spec.days_back} days"
+    return (f"{label} {now_txt}, {'up' if diff >= 0 else 'down'} {chg} from {ref_txt} {when} "
+            f"(first {label.lower()} of each day); threshold {' and '.join(thr)} / {period}.")
+
+
+# --------------------------------------------------------------------------- timers etc.
+
+def _hub_seen(st: PatientState, hub_id: str, t: float, now: datetime,
+              out: list[Effect]) -> None:
+    if st.hub_rule is None:
+        return
+    prev = st.hub_seen.get(hub_id)
+    if prev is not None and t <= prev:
+        return
+    st.hub_seen[hub_id] = t
+    assert isinstance(st.hub_rule.spec, HubOfflineSpec)
+    due = t + st.hub_rule.spec.after.total_seconds()
+    if due <= now.timestamp():
+        _fire_hub(st, hub_id, due, now, out)
+    elif hub_id not in st.hub_armed:
+        # Armed once per silence window, not per reading: when it comes due and
+        # the hub was seen since, the tick re-arms it (one timer write per day).
+        st.hub_armed[hub_id] = due
+        out.append(ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub_id, _dt(due)))
+
+
+def _fire_no_data(st: PatientState, due: float, now: datetime, out: list[Effect]) -> None:
+    rule = st.no_data
+    if rule is None or st.no_data_fired == due:
+        return
+    st.no_data_fired = due
+    assert st.last_qualifying is not None and isinstance(rule.spec, NoDataSpec)
+    last = st.last_qualifying
+    _emit(st, rule, due, now, out,
+          values={"last_reading_at": _dt(last).isoformat(), "full_days": rule.spec.full_days},
+          summary=(f"No qualifying reading for {rule.spec.full_days} full days: last "
+                   f"reading {text.local_time(last, st.tz)}; threshold "
+                   f"{rule.spec.full_days} full local days without data."))
+
+
+def _fire_hub(st: PatientState, hub: str, due: float, now: datetime, out: list[Effect]) -> None:
+    rule = st.hub_rule
+    seen = st.hub_seen.get(hub)
+    if rule is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
+        return
+    if st.hub_fired.get(hub) == due:
+        return
+    st.hub_fired[hub] = due
+    _emit(st, rule, due, now, out, values={"hub_id": hub, "last_seen": _dt(seen).isoformat()},
+          summary=(f"Hub {hub} sent no status or reading for "
+                   f"{text.duration(rule.spec.after)} (last seen "
+                   f"{text.local_time(seen, st.tz)})."))
+
+
+def _on_timer(st: PatientState, ev: TimerFired, now: datetime, out: list[Effect]) -> None:
+    """Fire a due timer unless it is early or stale (superseded by a later schedule)."""
+    due = ev.due.timestamp()
+    if now < ev.due:
+        return  # early delivery: the scheduled one will come
+    if ev.key == NO_DATA_KEY:
+        if st.no_data_due == due:
+            _fire_no_data(st, due, now, out)
+    elif ev.key.startswith(HUB_KEY_PREFIX):
+        hub = ev.key.removeprefix(HUB_KEY_PREFIX)
+        rule = st.hub_rule
+        seen = st.hub_seen.get(hub)
+        if rule is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
+            return
+        # A hub tick is a prompt to check, judged against the last contact, so
+        # a timer table that disagrees with this state (e.g. after a rebuild
+        # without it) can delay the alarm but never lose it.
+        target = seen + rule.spec.after.total_seconds()
+        if target > now.timestamp():  # seen since it was armed: re-arm
+            if st.hub_armed.get(hub) != target:
+                st.hub_armed[hub] = target
+                out.append(ScheduleTimer(st.patient_id, ev.key, _dt(target)))
+        else:
+            st.hub_armed.pop(hub, None)
+            _fire_hub(st, hub, target, now, out)
+
+
+def _on_clock(st: PatientState, ev: ClockReport, now: datetime, out: list[Effect]) -> None:
+    rule = st.clock_rule
+    if rule is None or ev.corrected or not isinstance(rule.spec, DeviceClockSpec):
+        return
+    limit = rule.spec.max_offset.total_seconds()
+    if abs(ev.offset_s) <= limit:
+        return
+    _emit(st, rule, ev.at.timestamp(), now, out,
+          values={"device_serial": ev.device_serial, "hub_id": ev.hub_id,
+                  "offset_s": ev.offset_s},
+          summary=(f"Device {ev.device_serial} clock is off by {text.num(ev.offset_s)} s "
+                   f"({ev.offset_s / 60:.1f} min) "
+                   f"and the hub could not correct it; threshold "
+                   f"{text.duration(rule.spec.max_offset)}."))
+
+
+# --------------------------------------------------------------------------- rebuild
+
+def rebuild(st: PatientState, history: Iterable[Reading], *, now: datetime,
+            open_escalations: Mapping[str, Severity | str] | None = None,
+            hubs_last_seen: Mapping[str, datetime] | None = None,
+            timers: Mapping[str, datetime] | None = None) -> PatientState:
+    """Warm an empty state from stored history (no effects).
+
+    ``history``: the patient's readings measured within
+    :func:`history_needed` of the newest one (more is harmless).
+    ``open_escalations``: ``{rule_id: severity}`` open in the store.
+    ``timers``: pending ``{key: due}`` from the timer table; without it, hub
+    timers are assumed armed at last contact + ``after``.  Timers already
+    due at ``now`` are taken as fired.
+    """
+    sink: list[Effect] = []
+    for r in sorted(history, key=lambda x: (x.measured_at, x.id)):
+        _on_reading(st, r, now, sink, evaluate=False)
+    for hub, at in (hubs_last_seen or {}).items():
+        _hub_seen(st, hub, at.timestamp(), now, sink)
+    st.open = {k: Severity(v) for k, v in (open_escalations or {}).items()}
+    t_now = now.timestamp()
+    if st.no_data_due is not None and st.no_data_due <= t_now:
+        st.no_data_fired = st.no_data_due
+    if st.hub_rule is not None and isinstance(st.hub_rule.spec, HubOfflineSpec):
+        after = st.hub_rule.spec.after.total_seconds()
+        for hub, seen in st.hub_seen.items():
+            if seen + after <= t_now:
+                st.hub_fired[hub] = seen + after
+        if timers is not None:
+            st.hub_armed = {k.removeprefix(HUB_KEY_PREFIX): due.timestamp()
+                            for k, due in timers.items() if k.startswith(HUB_KEY_PREFIX)}
+        else:
+            st.hub_armed = {hub: seen + after for hub, seen in st.hub_seen.items()
+                            if seen + after > t_now}
+    return st
+
+
+def pending_timers(st: PatientState) -> list[ScheduleTimer]:
+    """Timers the state expects (e.g. to re-create the timer table after rebuild)."""
+    out = []
+    if st.no_data_due is not None and st.no_data_fired != st.no_data_due:
+        out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(st.no_data_due)))
+    out += [ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub, _dt(due))
+            for hub, due in st.hub_armed.items()]
+    return out
+
+
+class Engine:
+    """Convenience owner of many patients' states (still no I/O, no clock)."""
+
+    def __init__(self, ruleset: RuleSet, *, late_bound: timedelta = DEFAULT_LATE_BOUND) -> None:
+        self.ruleset = ruleset
+        self.late_bound = late_bound
+        self.states: dict[str, PatientState] = {}
+
+    def add_patient(self, patient_id: str, timezone: str, conditions: Iterable[Condition | str],
+                    overrides: Sequence[Override] = (), *, now: datetime) -> PatientState:
+        """Register a patient (empty state)."""
+        st = new_state(patient_id, timezone, conditions, self.ruleset, overrides, now=now,
+                       late_bound=self.late_bound)
+        self.states[patient_id] = st
+        return st
+
+    def step(self, patient_id: str, event: Event, now: datetime) -> list[Effect]:
+        """Run :func:`step` on the patient's state."""
+        st, effects = step(self.states[patient_id], event, now)
+        self.states[patient_id] = st
+        return effects
+
+    def resolve(self, patient_id: str, rule_id: str) -> None:
+        """Mark the patient's escalation for ``rule_id`` resolved."""
+        mark_resolved(self.states[patient_id], rule_id)
