@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gateway.callprep",
     "api.fhir_cli",
     "edge_agent.cli",
+    "edge_agent.agent_cli",
     "rules.cli",
     "ingest.cli",
 )
