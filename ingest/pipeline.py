@@ -59,7 +59,7 @@ BAD_TOPIC = "bad_topic"
 
 Consumer = Callable[[Sequence[Reading]], None]
 """Called after each commit with the newly stored readings, ordered by
-(patient_id, measured_at); runs on the ingest worker thread."""
+(patient_id, measured_at); runs on the ingest committer thread."""
 
 
 def payload_text(payload: bytes, limit: int = QUARANTINE_PAYLOAD_MAX) -> str:
