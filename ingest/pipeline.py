@@ -340,7 +340,7 @@ class Pipeline:
             res = self.store.add_readings(readings, ingested_at)
             stored_ids, dup_ids = res.stored, res.duplicates
         if quarantine:
-            self.store.add_quarantine_many(quarantine)  # type: ignore[attr-defined]
+            self.store.add_quarantine_many(quarantine)
         for s in statuses:
             self.store.upsert_hub_status(s, ingested_at)
         if devices:
