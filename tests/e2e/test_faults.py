@@ -214,3 +214,68 @@ def test_worker_killed_twice_keeps_readings_and_escalations_exactly_once(
     assert len(escs) == N_HUBS
     assert sorted(e.trigger_count for e in escs) == [total // 100] * N_HUBS
     store.close()
+
+
+def test_hub_offline_72h_then_drains_exactly_once_with_late_flag(
+        mosquitto: Mosquitto, pg_db: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A hub collects 72 h of readings while offline, then drains through the broker."""
+    import asyncio
+    from datetime import timedelta
+
+    from edge_agent.outbox import Outbox, QueuedReading
+    from edge_agent.publisher import BrokerSettings, Publisher
+    from gateway.model import Condition, Enrollment, Program
+    from gateway.units import Metric, Unit
+    from gateway.wire import WireDevice, WireReading, WireValue
+
+    store = open_store(pg_db)
+    store.migrate()
+    [hub] = seed_fleet(store, 1, prefix="off", kinds=(DeviceKind.BP_CUFF,))
+    store.upsert_enrollment(Enrollment(hub.patient_id, hub.practice_id,
+                                       frozenset({Program.RPM}), frozenset({Condition.HTN}),
+                                       None))
+    user, password = mosquitto.service_credentials
+    gw = Gateway(load_settings(database_url=pg_db, broker_url=mosquitto.url(user, password),
+                               mqtt_client_id="vitalgate-offline"), store=store)
+    gw.start()
+    now = datetime.now(UTC)
+    box = Outbox(tmp_path / "outbox.db")
+    device = WireDevice(serial=hub.devices[DeviceKind.BP_CUFF], kind=DeviceKind.BP_CUFF)
+    n = 72 * 4  # a reading every 15 minutes for 72 hours
+    for k in range(n):
+        at = now - timedelta(hours=72) + timedelta(minutes=15 * k)
+        sys_ = 185.0 if k == 10 else 126.0  # one severe reading, ~69 h ago
+        box.add(QueuedReading(device=device, reading=WireReading(
+            id=f"off-{k}", measured_at=at, received_at=at, values=[
+                WireValue(metric=Metric.SYSTOLIC, value=sys_, unit=Unit.MMHG),
+                WireValue(metric=Metric.DIASTOLIC, value=84, unit=Unit.MMHG)])))
+    assert box.depth() == n  # the hub was offline: everything waits in the outbox
+    hub_user, hub_password = mosquitto.add_hub_user(hub.hub_id)
+
+    async def drain() -> None:
+        pub = Publisher(box, hub_id=hub.hub_id, now=lambda: datetime.now(UTC), jitter=None,
+                        broker=BrokerSettings(f"mqtt://{mosquitto.host}:{mosquitto.port}",
+                                              username=hub_user, password=hub_password))
+        stop = asyncio.Event()
+        task = asyncio.create_task(pub.run(stop))
+        deadline = time.monotonic() + 60
+        while box.depth() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        stop.set()
+        await task
+
+    try:
+        asyncio.run(drain())
+        assert box.depth() == 0
+        _wait_count(store, n, 60)
+        deadline = time.monotonic() + 20
+        while not store.list_escalations(hub.practice_id, rule_id="bp.severe") and \
+                time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        gw.stop()
+    assert store.reading_ids() == sorted(f"off-{k}" for k in range(n))
+    [esc] = store.list_escalations(hub.practice_id, rule_id="bp.severe")
+    assert esc.late  # measured ~69 h before it arrived: queued, not paged
+    assert esc.trigger_count == 1
+    store.close()
