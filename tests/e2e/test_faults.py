@@ -227,6 +227,7 @@ def test_hub_offline_72h_then_drains_exactly_once_with_late_flag(
     from gateway.model import Condition, Enrollment, Program
     from gateway.units import Metric, Unit
     from gateway.wire import WireDevice, WireReading, WireValue
+    from tests.edge_agent.test_publisher import until
 
     store = open_store(pg_db)
     store.migrate()
@@ -258,9 +259,7 @@ def test_hub_offline_72h_then_drains_exactly_once_with_late_flag(
                                               username=hub_user, password=hub_password))
         stop = asyncio.Event()
         task = asyncio.create_task(pub.run(stop))
-        deadline = time.monotonic() + 60
-        while box.depth() and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await until(lambda: box.depth() == 0, 60, "outbox drained")
         stop.set()
         await task
 
