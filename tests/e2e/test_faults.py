@@ -278,3 +278,58 @@ def test_hub_offline_72h_then_drains_exactly_once_with_late_flag(
     assert esc.late  # measured ~69 h before it arrived: queued, not paged
     assert esc.trigger_count == 1
     store.close()
+
+
+def test_hub_clock_jump_goes_to_review_not_alerts(mosquitto: Mosquitto, pg_db: str) -> None:
+    """A hub whose clock jumps two days ahead: its readings wait in review, none is lost."""
+    import json
+    from datetime import timedelta
+
+    from gateway.wire import SCHEMA_READINGS
+    from ingest.quarantine import release
+
+    store = open_store(pg_db)
+    store.migrate()
+    [hub] = seed_fleet(store, 1, prefix="clk", kinds=(DeviceKind.BP_CUFF,))
+    user, password = mosquitto.service_credentials
+    gw = Gateway(load_settings(database_url=pg_db, broker_url=mosquitto.url(user, password),
+                               mqtt_client_id="vitalgate-clock"), store=store)
+    gw.start()
+    hub_user, hub_password = mosquitto.add_hub_user(hub.hub_id)
+    true_now = datetime.now(UTC)
+    ids = []
+    try:
+        with WindowedPublisher(mosquitto.host, mosquitto.port, client_id="clk",
+                               username=hub_user, password=hub_password) as pub:
+            for k, skew in enumerate([timedelta(0), timedelta(days=2), timedelta(days=2),
+                                      timedelta(0)]):
+                at = (true_now + skew + timedelta(seconds=k)).isoformat()
+                rid = f"clk-{k}"
+                ids.append(rid)
+                pub.publish(f"vitalgate/v1/hubs/{hub.hub_id}/readings", json.dumps({
+                    "schema": SCHEMA_READINGS, "hub_id": hub.hub_id,
+                    "device": {"serial": hub.devices[DeviceKind.BP_CUFF], "kind": "bp_cuff"},
+                    "readings": [{"id": rid, "measured_at": at, "received_at": at, "values": [
+                        {"metric": "systolic", "value": 190, "unit": "mmHg"},
+                        {"metric": "diastolic", "value": 95, "unit": "mmHg"}]}]}).encode())
+            pub.flush()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (
+                store.count_readings() + len(store.list_quarantine())) < 4:
+            time.sleep(0.05)
+    finally:
+        gw.stop()
+    stored = set(store.reading_ids())
+    held = {q.reading_id: q for q in store.list_quarantine()}
+    assert stored == {"clk-0", "clk-3"}
+    assert set(held) == {"clk-1", "clk-2"}
+    assert {q.reason_code for q in held.values()} == {"time_future"}
+    assert stored.isdisjoint(held)  # each id in exactly one place
+    # the future-dated severe readings drove no alert; the two good ones did (once)
+    [esc] = store.list_escalations(hub.practice_id, rule_id="bp.severe")
+    assert {r["id"] for ev in esc.evidence for r in ev["readings"]} <= {"clk-0", "clk-3"}
+    # once the clock is understood, a reviewer can release them: review, not loss
+    for q in held.values():
+        release(store, q.id, by="reviewer", now=true_now + timedelta(days=3))
+    assert set(store.reading_ids()) == set(ids)
+    store.close()
