@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands",
     "gateway.billing.cli",
     "gateway.callprep",
+    "gateway.demo",
     "api.fhir_cli",
     "edge_agent.cli",
     "edge_agent.agent_cli",
