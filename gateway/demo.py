@@ -50,10 +50,10 @@ def prepare(data_dir: Path, api_port: int, broker_port: int, **extra: Any) -> An
     db = data_dir / "vitalgate.db"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
+    port = _free(api_port)
     return load_settings(mode="dev", data_dir=data_dir, database_url=f"sqlite:///{db}",
                          broker_url=None, embedded_broker_port=_free(broker_port),
-                         api_port=_free(api_port),
-                         public_url=f"http://127.0.0.1:{_free(api_port)}", **extra)
+                         api_port=port, public_url=f"http://127.0.0.1:{port}", **extra)
 
 
 def create_users(store: Any, practice_id: str, password: str) -> list[tuple[str, str]]:
