@@ -59,7 +59,7 @@ BAD_TOPIC = "bad_topic"
 
 Consumer = Callable[[Sequence[Reading]], None]
 """Called after each commit with the newly stored readings, ordered by
-(patient_id, measured_at); runs on the ingest worker thread."""
+(patient_id, measured_at); runs on the ingest committer thread."""
 
 
 def payload_text(payload: bytes, limit: int = QUARANTINE_PAYLOAD_MAX) -> str:
@@ -340,7 +340,7 @@ class Pipeline:
             res = self.store.add_readings(readings, ingested_at)
             stored_ids, dup_ids = res.stored, res.duplicates
         if quarantine:
-            self.store.add_quarantine_many(quarantine)  # type: ignore[attr-defined]
+            self.store.add_quarantine_many(quarantine)
         for s in statuses:
             self.store.upsert_hub_status(s, ingested_at)
         if devices:

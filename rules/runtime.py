@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.escalations import Action, Escalation, EscalationEvent, Severity, Trigger
+from gateway.escalations import Action, Escalation, EscalationEvent, Trigger
 from gateway.model import Condition, Reading
 from gateway.store import NotFound, Store
 from rules.definitions import Override, RuleSet, load_defaults

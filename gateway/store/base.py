@@ -215,6 +215,10 @@ class Store(ABC):
         """Keep a refused payload with its reason; return its id."""
 
     @abstractmethod
+    def add_quarantine_many(self, items: Sequence[NewQuarantine]) -> None:
+        """Keep several refused payloads in one transaction."""
+
+    @abstractmethod
     def list_quarantine(
         self, status: str | None = "pending", practice_id: str | None = None, limit: int = 100
     ) -> list[QuarantineItem]:

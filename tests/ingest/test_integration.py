@@ -337,3 +337,73 @@ def test_committed_but_unacknowledged_messages_are_redelivered_and_deduped(mosqu
     assert second.metrics.value("vitalgate_ingest_readings_stored_total") == 0
     assert store.count_readings() == 500
     store.close()
+
+
+def test_two_workers_on_a_shared_subscription_store_each_reading_once(mosquitto, tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    store = open_store(url)
+    store.migrate()
+    hubs = seed_fleet(store, 4)
+    workers = []
+    for i in range(2):
+        settings = Settings(broker_url=mosquitto.url(), database_url=url, data_dir=tmp_path,
+                            mqtt_client_id=f"vitalgate-ingest-{i}", mqtt_share_group="vitalgate")
+        svc = IngestService(settings, store=store)
+        svc.start()
+        workers.append(svc)
+    try:
+        payloads = plan(hubs, 2000)
+        publish_all(mosquitto, hubs, payloads)
+        assert wait_count(store, 2000) == 2000
+    finally:
+        for svc in workers:
+            svc.stop()
+    per_worker = [w.metrics.value("vitalgate_ingest_readings_received_total") for w in workers]
+    assert sum(per_worker) == 2000 and all(n > 0 for n in per_worker)
+    assert len(set(store.reading_ids())) == 2000
+    store.close()
+
+
+def test_retained_status_and_last_will_reach_hub_status(mosquitto, tmp_path):
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from gateway.topics import status_topic
+
+    url = f"sqlite:///{tmp_path / 'status.db'}"
+    store = open_store(url)
+    store.migrate()
+    (hub,) = seed_fleet(store, 1)
+    user, password = mosquitto.add_hub_user(hub.hub_id)
+    online = json.dumps({"schema": "vitalgate.status/1", "hub_id": hub.hub_id,
+                         "state": "online", "at": datetime.now(UTC).isoformat()})
+    offline = json.dumps({"schema": "vitalgate.status/1", "hub_id": hub.hub_id,
+                          "state": "offline",
+                          "at": (datetime.now(UTC) + timedelta(seconds=1)).isoformat()})
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=hub.hub_id)
+    client.username_pw_set(user, password)
+    client.will_set(status_topic(hub.hub_id), offline, qos=1, retain=True)
+    client.connect(mosquitto.host, mosquitto.port)
+    client.loop_start()
+    client.publish(status_topic(hub.hub_id), online, qos=1, retain=True).wait_for_publish(5)
+    # ingest starts later: the retained status is delivered on subscribe
+    svc = IngestService(settings_for(mosquitto, url, tmp_path), store=store)
+    svc.start()
+    try:
+        deadline = time.monotonic() + 10
+        while store.get_hub_status(hub.hub_id) is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        status = store.get_hub_status(hub.hub_id)
+        assert status is not None and status.state == "online"
+        client._sock_close()  # die without DISCONNECT: the broker publishes the will
+        client.loop_stop()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = store.get_hub_status(hub.hub_id)
+            if status is not None and status.state == "offline":
+                break
+            time.sleep(0.1)
+        assert status is not None and status.state == "offline"
+    finally:
+        svc.stop()
+    store.close()
