@@ -280,3 +280,18 @@ def test_admin_provisions_hub_and_lends_device(env: Env) -> None:
                                                    "patient_id": env.a.patient,
                                                    "hub_id": "hub-web"})
     assert other.status_code == 404
+
+
+@pytest.mark.parametrize(("role", "path"), [
+    ("coordinator", "/queue"), ("coordinator", "/escalations/{esc}"),
+    ("coordinator", "/patients/{pat}"), ("coordinator", "/patients/{pat}/call-prep"),
+    ("admin", "/admin/patients"), ("admin", "/admin/devices")])
+def test_pages_are_well_formed(env: Env, role: str, path: str) -> None:
+    """One h1, one main, labelled form controls, and a sane size on every page."""
+    client = web_login(env, role)
+    html = client.get(path.format(esc=env.a.escalation, pat=env.a.patient)).text
+    assert html.count("<h1") == 1 and html.count("<main") == 1
+    assert len(html) < 60_000
+    ids = set(re.findall(r'<(?:input|select|textarea)[^>]*\sid="([^"]+)"', html))
+    labelled = set(re.findall(r'<label for="([^"]+)"', html))
+    assert ids <= labelled, ids - labelled
