@@ -77,6 +77,7 @@ def create_app(
     metrics_render: Callable[[], tuple[bytes, str] | bytes | str] | None = None,
     jwks_client: JwksClient | None = None,
     notification_trace: Callable[[str], Sequence[Mapping[str, Any]]] | None = None,
+    quarantine_release: Callable[[int, str, datetime], Any] | None = None,
 ) -> FastAPI:
     """Build the Vitalgate HTTP app (JSON API under ``/api/v1``, web pages, probes).
 
@@ -84,7 +85,9 @@ def create_app(
     Prometheus text (or ``(body, content_type)``); ``jwks_client`` replaces
     OIDC discovery (tests); ``notification_trace(escalation_id)`` returns the
     pages sent for an escalation (rows with at/channel/recipient/status) for the
-    escalation page and detail.  Refuses the development secret outside dev mode.
+    escalation page and detail; ``quarantine_release(item_id, by, now)``
+    re-validates and stores a quarantined payload (ingest's ``release``).
+    Refuses the development secret outside dev mode.
     """
     if settings.mode != "dev" and (settings.secret_key == DEV_SECRET
                                    or len(settings.secret_key) < 32):
@@ -124,7 +127,8 @@ def create_app(
     templates.env.filters["fmt_dt"] = fmt_dt
     ctx = AppContext(settings=settings, store=store, clock=clock,  # type: ignore[arg-type]
                      tokens=tokens, templates=templates, metrics_render=render_metrics,
-                     notification_trace=notification_trace)
+                     notification_trace=notification_trace,
+                     quarantine_release=quarantine_release)
 
     app = FastAPI(title="Vitalgate", version="1", docs_url="/docs", redoc_url=None,
                   openapi_url="/openapi.json",

@@ -46,6 +46,11 @@ class AppContext:
     #: (escalation id) -> rows like {"at", "channel", "recipient", "status"}; None until the
     #: notifier provides one (the page then says the trace is not available).
     notification_trace: Callable[[str], Sequence[Mapping[str, Any]]] | None = None
+    #: (item id, by, now) -> result with ``released``/``stored``/``duplicates``/
+    #: ``still_refused``: re-validates and stores a quarantined payload (ingest's
+    #: ``release``).  None: releasing over HTTP answers 501 (nothing is marked
+    #: released without its readings being stored).
+    quarantine_release: Callable[[int, str, datetime], Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -691,9 +691,25 @@ def get_quarantine(item_id: PathInt, ctx: Ctx, principal: QuarantineUser,
 @quarantine_router.post("/{item_id}/release", response_model=QuarantinePublic)
 def release_quarantine(item_id: PathInt, ctx: Ctx, principal: QuarantineUser,
                        audit: Audit) -> QuarantinePublic:
-    """Mark a pending item released (re-ingest is ingest's job)."""
-    _own_quarantine(ctx, item_id, principal.practice_id)
-    ctx.store.resolve_quarantine(item_id, "released", principal.user_id, ctx.clock())
+    """Re-validate a pending item and store its readings (ingest's release), then mark it."""
+    q = _own_quarantine(ctx, item_id, principal.practice_id)
+    if q.status != "pending":
+        raise NotFound(f"pending quarantine item {item_id}")
+    if ctx.quarantine_release is None:
+        raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED,
+                            "re-ingest is not wired in this process; use "
+                            "`vitalgate quarantine release`")
+    try:
+        result = ctx.quarantine_release(item_id, principal.user_id, ctx.clock())
+    except Exception as exc:
+        # ingest's ReviewError (api does not import ingest): the item cannot be released
+        if type(exc).__name__ == "ReviewError":
+            raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+        raise
+    if not getattr(result, "released", False):
+        refused = getattr(result, "still_refused", None)
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"still refused: {getattr(refused, 'reason', refused)}")
     audit.record(principal, "release", "quarantine", str(item_id))
     return quarantine_public(ctx.store.get_quarantine(item_id))
 

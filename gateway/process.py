@@ -103,9 +103,15 @@ class Gateway:
     def app(self) -> Any:
         """The FastAPI app bound to this gateway's store and metrics."""
         from api.app import create_app
+        from ingest.quarantine import release
 
-        return create_app(self.settings, self.store, clock=self.clock,
-                          metrics_render=self.render_metrics)
+        s = self.settings
+        return create_app(s, self.store, clock=self.clock, metrics_render=self.render_metrics,
+                          quarantine_release=lambda item_id, by, now: release(
+                              self.store, item_id, by=by, now=now,
+                              future_tolerance_s=s.future_tolerance_s,
+                              late_bound_hours=s.late_bound_hours,
+                              max_payload_bytes=s.max_payload_bytes))
 
     def render_metrics(self) -> bytes:
         """Prometheus text of ingest (and rules) metrics."""

@@ -130,6 +130,29 @@ def seed_tenant(store: Any, key: str) -> Tenant:
     return t
 
 
+@dataclass(frozen=True)
+class FakeRelease:
+    """What ingest's release returns, for the API's purposes."""
+
+    released: bool
+    stored: int = 0
+    duplicates: int = 0
+    still_refused: Any = None
+
+
+def fake_release(store: Any) -> Any:
+    """A release that stores nothing and marks the item released (ingest owns the real one)."""
+
+    def release(item_id: int, by: str, now: datetime) -> FakeRelease:
+        item = store.get_quarantine(item_id)
+        if item.reason_code == "unfixable":
+            return FakeRelease(False, still_refused="payload still invalid")
+        store.resolve_quarantine(item_id, "released", by, now)
+        return FakeRelease(True, stored=1)
+
+    return release
+
+
 @dataclass
 class Env:
     """A seeded store, its app, a client and two tenants A and B."""
@@ -157,6 +180,7 @@ def build_env(url: str, **app_kw: Any) -> Iterator[Env]:
         a, b = seed_tenant(store, "a"), seed_tenant(store, "b")
         clock = FakeClock()
         settings = Settings(secret_key=TEST_SECRET, _env_file=None)  # type: ignore[call-arg]
+        app_kw.setdefault("quarantine_release", fake_release(store))
         app = create_app(settings, store, clock=clock, **app_kw)
         with TestClient(app, base_url="http://testserver") as client:
             yield Env(store, app, client, clock, a, b)

@@ -272,3 +272,25 @@ def test_time_entries_and_month_billing(env: Env) -> None:
     assert [r["patient_id"] for r in reports.json()] == [env.a.patient]
     assert env.client.get(f"{P}/billing/2026-13",
                           headers=env.headers(env.a, "biller")).status_code == 422
+
+
+def test_release_refused_or_unwired(env: Env) -> None:
+    from datetime import UTC, datetime
+
+    from api.app import create_app
+    from gateway.store import NewQuarantine
+
+    bad = env.store.add_quarantine(NewQuarantine(
+        topic="vitalgate/v1/hubs/hub-a/readings", reason_code="unfixable", reason="x",
+        payload="{}", payload_size=2, received_at=datetime(2026, 3, 1, tzinfo=UTC),
+        hub_id="hub-a", practice_id=env.a.practice))
+    headers = env.headers(env.a, "coordinator")
+    resp = env.client.post(f"{P}/quarantine/{bad}/release", headers=headers)
+    assert resp.status_code == 409 and "still refused" in resp.text
+    assert env.store.get_quarantine(bad).status == "pending"
+    from fastapi.testclient import TestClient
+
+    unwired = TestClient(create_app(env.app.state.ctx.settings, env.store, clock=env.clock))
+    resp = unwired.post(f"{P}/quarantine/{bad}/release", headers=headers)
+    assert resp.status_code == 501
+    assert env.store.get_quarantine(bad).status == "pending"
