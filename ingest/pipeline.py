@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from gateway.model import Reading
@@ -352,7 +352,9 @@ class Pipeline:
         m.stored.inc(len(stored_ids))
         m.duplicates.inc(len(dup_ids))
         ids = set(stored_ids)
-        stored = [r for r in readings if r.id in ids]
+        # consumers see the readings as stored: with their ingest time (the rules
+        # runtime checkpoints on it and takes it as the hub's contact time)
+        stored = [replace(r, ingested_at=ingested_at) for r in readings if r.id in ids]
         for r in stored:
             m.lag_seconds.observe(max(0.0, (ingested_at - r.measured_at).total_seconds()))
         return FlushResult(len(work), len(stored_ids), len(dup_ids), len(quarantine)), stored

@@ -542,7 +542,12 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
                 evaluate: bool) -> None:
     t = r.measured_at.timestamp()
     if st.hub_rule is not None:
-        _hub_seen(st, r.hub_id, r.received_at.timestamp(), now, out)
+        # The hub's contact with the server is when the reading arrived (ingest
+        # time), not when the hub got it from the device: a hub draining a
+        # backlog after days offline is online now, and must not fire
+        # hub.offline once per old reading.
+        contact = r.ingested_at if r.ingested_at is not None else min(r.received_at, now)
+        _hub_seen(st, r.hub_id, contact.timestamp(), now, out)
     day = _day(st, t)
     if st.newest is None or t > st.newest:
         st.newest = t

@@ -129,6 +129,43 @@ class RulesRuntime:
         self._practice[patient_id] = patient.practice_id
         return st
 
+    def warm(self, practice_id: str, now: datetime) -> int:
+        """Rebuild every patient of a practice in bulk (a worker taking over a shard).
+
+        One query streams the practice's readings in the rules' window, ordered
+        by patient and time, instead of one query per patient.
+        """
+        patients = {p.id: p for p in self.store.list_patients(practice_id)}
+        lister = getattr(self.store, "list_enrollments", None)
+        conditions = {e.patient_id: e.conditions for e in (lister(practice_id) if lister else [])}
+        open_by_patient: dict[str, dict[str, str]] = defaultdict(dict)
+        for e in self.store.list_escalations(practice_id, limit=10_000_000):
+            open_by_patient[e.patient_id][e.rule_id] = e.severity.value
+        history = self.store.practice_readings(practice_id, since=now - self._window)  # type: ignore[attr-defined]
+        with self._lock:
+            current: str | None = None
+            batch: list[Reading] = []
+
+            def finish(pid: str | None, rows: list[Reading]) -> None:
+                if pid is None or pid not in patients:
+                    return
+                p = patients[pid]
+                st = new_state(pid, p.timezone, conditions.get(pid, ()), self.ruleset,
+                               overrides_from_store(self.store, pid, practice_id), now=now,
+                               late_bound=self.late_bound)
+                rebuild(st, rows, now=now, open_escalations=open_by_patient.get(pid, {}))
+                self.states[pid] = st
+                self._practice[pid] = practice_id
+                self._touched[pid] = now
+
+            for r in history:
+                if r.patient_id != current:
+                    finish(current, batch)
+                    current, batch = r.patient_id, []
+                batch.append(r)
+            finish(current, batch)
+        return len(self.states)
+
     def evict_idle(self, now: datetime, idle: timedelta = IDLE_EVICTION) -> int:
         """Drop states not used for ``idle``; return how many were dropped."""
         with self._lock:

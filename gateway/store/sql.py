@@ -480,6 +480,14 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
         return [SeriesPoint(day, len(v), min(v), max(v), sum(v) / len(v))
                 for day, v in sorted(days.items())]
 
+    def practice_readings(self, practice_id: str, since: datetime) -> Iterator[Reading]:
+        """Every reading of a practice measured since ``since``, by patient then time."""
+        rows = self._all(f"SELECT {_READING_SELECT} FROM readings WHERE practice_id = ? AND "
+                         "measured_at >= ? ORDER BY patient_id, measured_at, id",
+                         (practice_id, self._ts(since)))
+        for r in rows:
+            yield self._reading(r)
+
     def readings_ingested_since(self, since: datetime, limit: int = 10_000) -> list[Reading]:
         """Readings with ``ingested_at >= since``, by ingest time then measured time."""
         rows = self._all(f"SELECT {_READING_SELECT} FROM readings WHERE ingested_at >= ? "

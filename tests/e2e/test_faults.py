@@ -277,6 +277,8 @@ def test_hub_offline_72h_then_drains_exactly_once_with_late_flag(
     [esc] = store.list_escalations(hub.practice_id, rule_id="bp.severe")
     assert esc.late  # measured ~69 h before it arrived: queued, not paged
     assert esc.trigger_count == 1
+    # the hub is online again: its backlog must not raise hub.offline once per old reading
+    assert store.list_escalations(hub.practice_id, rule_id="hub.offline") == []
     store.close()
 
 

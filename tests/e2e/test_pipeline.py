@@ -113,5 +113,8 @@ def test_chf_overnight_gain_opens_one_escalation(gateway: Gateway, mosquitto: Mo
     assert store.count_readings() == 2
     assert {r["id"] for r in esc.evidence[0]["readings"]} == {"w-day1", "w-day2"}
     assert abs((store.get_readings("pat")[-1].value(Metric.WEIGHT) or 0) - lb_to_kg(186.4)) < 1e-9
+    # the rules runtime checkpointed what it evaluated (so a restart does not redo it all)
+    checkpoint = store.rules_checkpoint("rules")
+    assert checkpoint is not None and checkpoint >= now - timedelta(minutes=5)
     record_property("publish_to_escalation_s", round(latency, 4))
     print(f"publish-to-escalation latency: {latency * 1000:.1f} ms")

@@ -8,7 +8,6 @@ refuses, and the readings stay in the outbox instead of being deleted.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,8 +17,7 @@ from edge_agent.outbox import Outbox
 from edge_agent.publisher import BrokerSettings, Publisher
 from tests.edge_agent.test_outbox import item
 from tests.edge_agent.test_publisher import until
-from tests.support.mosquitto import Mosquitto, MosquittoError, mosquitto_binary
-from tests.support.services import require_service
+from tests.support.mosquitto import Mosquitto
 
 pytestmark = [pytest.mark.anyio, pytest.mark.services]
 
@@ -29,31 +27,17 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-@pytest.fixture
-def shipped() -> Iterator[Mosquitto]:
-    if mosquitto_binary() is None:
-        require_service("Mosquitto", "no mosquitto binary")
-    try:
-        broker = Mosquitto()
-        broker.start()
-    except (MosquittoError, OSError) as exc:
-        require_service("Mosquitto", str(exc)[:300])
-        raise
-    yield broker
-    broker.close()
-
-
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-async def test_refused_publishes_stay_in_the_outbox(tmp_path: Path, shipped: Mosquitto) -> None:
-    user, password = shipped.add_hub_user("hub-b")  # credentials of another hub
+async def test_refused_publishes_stay_in_the_outbox(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    user, password = mosquitto.add_hub_user("hub-b")  # credentials of another hub
     box = Outbox(tmp_path / "o.db")
     box.add_many([item(n) for n in range(20)])
     pub = Publisher(box, hub_id="hub-a", now=now, window=5, batch_size=5, jitter=None,
                     max_delay_s=0.2, broker=BrokerSettings(
-                        f"mqtt://{shipped.host}:{shipped.port}", username=user,
+                        f"mqtt://{mosquitto.host}:{mosquitto.port}", username=user,
                         password=password))
     stop = asyncio.Event()
     task = asyncio.create_task(pub.run(stop))
@@ -64,12 +48,12 @@ async def test_refused_publishes_stay_in_the_outbox(tmp_path: Path, shipped: Mos
     assert box.depth() == 20  # nothing deleted: the broker never accepted them
 
 
-async def test_own_id_is_accepted(tmp_path: Path, shipped: Mosquitto) -> None:
-    user, password = shipped.add_hub_user("hub-a")
+async def test_own_id_is_accepted(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    user, password = mosquitto.add_hub_user("hub-a")
     box = Outbox(tmp_path / "o.db")
     box.add_many([item(n) for n in range(20)])
     pub = Publisher(box, hub_id="hub-a", now=now, window=5, batch_size=5, jitter=None,
-                    broker=BrokerSettings(f"mqtt://{shipped.host}:{shipped.port}",
+                    broker=BrokerSettings(f"mqtt://{mosquitto.host}:{mosquitto.port}",
                                           username=user, password=password))
     stop = asyncio.Event()
     task = asyncio.create_task(pub.run(stop))

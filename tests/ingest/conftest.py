@@ -8,25 +8,6 @@ from pathlib import Path
 import pytest
 
 from gateway.store import Store, open_store
-from tests.support.mosquitto import Mosquitto, MosquittoError, mosquitto_binary
-from tests.support.services import require_service
-
-
-@pytest.fixture
-def mosquitto() -> Iterator[Mosquitto]:
-    """A fresh Mosquitto running deploy/mosquitto/mosquitto.conf on a free port."""
-    if mosquitto_binary() is None:
-        require_service("Mosquitto", "no mosquitto binary (apt install mosquitto)")
-    try:
-        broker = Mosquitto()
-        broker.start()
-    except (MosquittoError, OSError) as exc:
-        require_service("Mosquitto", str(exc)[:300])
-        raise
-    try:
-        yield broker
-    finally:
-        broker.close()
 
 
 @pytest.fixture

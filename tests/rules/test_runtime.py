@@ -100,3 +100,14 @@ def test_no_data_timer_fires_from_the_store(store: Store) -> None:
     [esc] = store.list_escalations("p1", rule_id="adherence.no_data")
     assert esc.trigger_at == due
     assert restarted.run_due_timers(due + timedelta(days=1)) == 0  # fired once
+
+
+def test_bulk_warm_equals_lazy_rebuild(store: Store) -> None:
+    chf_patient(store)
+    clock = Clock(DAY2 + timedelta(minutes=1))
+    RulesRuntime(store, clock=clock).on_committed(commit(store, [weight("w1", DAY1, 84.0)], DAY1))
+    warmed = RulesRuntime(store, clock=clock)
+    assert warmed.warm("p1", clock()) == 1
+    warmed.on_committed(commit(store, [weight("w2", DAY2, 84.0 + lb_to_kg(2.0))], DAY2))
+    assert [e.rule_id for e in store.list_escalations("p1", rule_id="chf.weight_gain_24h")] == [
+        "chf.weight_gain_24h"]
