@@ -49,8 +49,11 @@ class PostgresStore(SqlStore):
         self.timescale = False
         self.timescale_license = ""
         self.compression = False
+        # check: a connection is tested before it is handed out, so a database
+        # restart costs one reconnect instead of errors on every pooled connection
         self._pool = ConnectionPool(url, min_size=1, max_size=pool_size, open=True,
-                                    kwargs={"autocommit": False}, name="vitalgate")
+                                    kwargs={"autocommit": False}, name="vitalgate",
+                                    check=ConnectionPool.check_connection)
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
