@@ -1,0 +1,916 @@
+"""Per-patient rule state and the step function ``step(state, event, now)``.
+
+How this works
+--------------
+:class:`PatientState` is explicit and bounded.  It keeps only what the rules
+in force need:
+
+* ``series[metric]``: readings of a metric, sorted by measured time, kept for
+  the longest window any rule needs on that metric (``retention``), e.g.
+  SpO2 for 60 min (7 days + 60 min with the opt-in drop rule), BP for
+  8 days, glucose for 15 days.  Entries are ``(epoch_s, reading_id, value,
+  local_day_ordinal)`` tuples; glucose LO/HI are stored as -inf/+inf.
+* ``daily[metric]``: the first reading of each local day (weight), for the
+  last ``day_keep`` days (8 with the 7-day rule and its 8-day fallback).
+* the newest measured time seen, the last qualifying reading and hub
+  contact (for timers) and the open escalations ``{rule_id: severity}``.
+
+Bounding is a function of the newest measured time only: an entry is kept
+iff it is no older than ``newest - retention`` (days: ``newest_day -
+day_keep``) and evaluations ignore anything older.  Hence state built from
+history (:func:`rebuild`) yields the same later effects as an engine that
+never stopped, provided the history covers :func:`history_needed`.
+
+``step`` has no I/O and no clock: ``now`` comes from the caller.  For speed
+it updates ``state`` in place and returns it (h11-style ownership: callers
+use the returned state; :meth:`PatientState.copy` snapshots).
+
+Readings are evaluated in measured-time order; a late reading (older than the
+newest seen) is inserted in place: count-in-window rules look both sides of
+it, delta rules re-evaluate the days whose reference it changed, and the
+aggregate rules (7-day mean, 14-day share) evaluate as of the newest reading.
+An escalation whose triggering reading is older than ``late_bound`` (12 h)
+at ``now`` is marked ``late`` (queued, not paged).
+
+Effects are :class:`Escalation` (opened / updated / upgraded) and
+:class:`ScheduleTimer` (the due instant of a timer key; a new schedule for
+the same key replaces the previous one).  The caller delivers
+:class:`TimerFired` when a timer is due; stale timers are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from statistics import median
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.model import Condition, Flag, Reading
+from gateway.units import Metric, kg_to_lb
+from rules import text
+from rules.definitions import (
+    OP_SYMBOL,
+    BaselineDropSpec,
+    Clause,
+    DeltaSpec,
+    DeviceClockSpec,
+    FrequencySpec,
+    HubOfflineSpec,
+    NoDataSpec,
+    Override,
+    Rule,
+    RuleSet,
+    Severity,
+    ThresholdSpec,
+    WindowAverageSpec,
+    compose,
+)
+
+#: Escalations triggered by readings older than this (vs ``now``) are queued, not paged.
+DEFAULT_LATE_BOUND = timedelta(hours=12)
+NO_DATA_KEY = "adherence.no_data"
+HUB_KEY_PREFIX = "hub.offline:"
+DAY_S = 86400.0
+
+Entry = tuple[float, str, float, int]  # (epoch seconds, reading id, value, local day ordinal)
+
+
+# --------------------------------------------------------------------------- events
+
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A timer the engine scheduled is due (``key`` and ``due`` as scheduled)."""
+
+    key: str
+    due: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HubSeen:
+    """A hub status message (or any contact) at ``at``."""
+
+    hub_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClockReport:
+    """A hub's report of a device clock offset (device minus true time)."""
+
+    device_serial: str
+    hub_id: str
+    offset_s: float
+    corrected: bool
+    at: datetime
+
+
+Event = Reading | TimerFired | HubSeen | ClockReport
+
+
+# --------------------------------------------------------------------------- effects
+
+class Change(StrEnum):
+    """What happened to the (patient, rule) escalation."""
+
+    OPENED = "opened"
+    UPDATED = "updated"  # new evidence while open
+    UPGRADED = "upgraded"  # higher severity while open (re-page)
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceReading:
+    """One reading value used by a rule."""
+
+    reading_id: str
+    measured_at: datetime
+    metric: str
+    value: float | None  # canonical; None for LO/HI (see display)
+    display: str
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"id": self.reading_id, "measured_at": self.measured_at.isoformat(),
+                "metric": self.metric, "value": self.value, "display": self.display}
+
+
+@dataclass(frozen=True, slots=True)
+class Escalation:
+    """An escalation event, with the evidence behind it."""
+
+    event: Change
+    patient_id: str
+    rule_id: str
+    rule_version: int
+    severity: Severity
+    at: datetime  # triggering reading's measured time, or the timer's due time (UTC)
+    late: bool
+    thresholds: Mapping[str, Any]
+    readings: tuple[EvidenceReading, ...]
+    values: Mapping[str, Any]
+    summary: str
+    overrides: tuple[str, ...] = ()
+
+    def evidence(self) -> dict[str, Any]:
+        """JSON-ready evidence: rule version, thresholds in force, readings, values."""
+        return {"rule_version": self.rule_version, "thresholds": dict(self.thresholds),
+                "overrides": list(self.overrides), "late": self.late,
+                "readings": [r.to_json() for r in self.readings], "values": dict(self.values)}
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleTimer:
+    """Ask the timer service to deliver ``TimerFired(key, due)`` at ``due``."""
+
+    patient_id: str
+    key: str
+    due: datetime
+
+
+Effect = Escalation | ScheduleTimer
+
+
+# --------------------------------------------------------------------------- state
+
+class Series:
+    """Readings of one metric, sorted by (time, id), bounded by ``retention`` seconds."""
+
+    __slots__ = ("entries", "retention")
+
+    def __init__(self, retention: float) -> None:
+        self.entries: list[Entry] = []
+        self.retention = retention
+
+    def add(self, e: Entry, newest: float) -> bool:
+        """Insert ``e`` unless it is older than ``newest - retention``; prune the front."""
+        cutoff = newest - self.retention
+        if e[0] < cutoff:
+            return False
+        es = self.entries
+        if not es or e >= es[-1]:
+            es.append(e)
+        else:
+            es.insert(bisect_left(es, e), e)
+        if es[0][0] < cutoff:
+            del es[: bisect_left(es, cutoff, key=_time)]
+        return True
+
+    def between(self, lo: float, hi: float) -> list[Entry]:
+        """Entries with ``lo <= time <= hi``."""
+        es = self.entries
+        return es[bisect_left(es, lo, key=_time): bisect_right(es, hi, key=_time)]
+
+
+def _time(e: Entry) -> float:
+    return e[0]
+
+
+@dataclass(slots=True)
+class PatientState:
+    """Everything the engine remembers about one patient (see module doc)."""
+
+    patient_id: str
+    tz: ZoneInfo
+    conditions: frozenset[Condition]
+    ruleset: RuleSet
+    overrides: tuple[Override, ...]
+    late_bound: timedelta = DEFAULT_LATE_BOUND
+    rules: tuple[Rule, ...] = ()
+    valid_until: datetime | None = None
+    by_metrics: dict[frozenset[Metric], tuple[Rule, ...]] = field(default_factory=dict)
+    metric_rules: dict[Metric, tuple[Rule, ...]] = field(default_factory=dict)
+    any_reading_rules: tuple[Rule, ...] = ()
+    series: dict[Metric, Series] = field(default_factory=dict)
+    daily: dict[Metric, dict[int, Entry]] = field(default_factory=dict)
+    day_keep: int = 0
+    newest: float | None = None
+    newest_day: int = 0
+    no_data: Rule | None = None
+    last_qualifying: float | None = None
+    no_data_due: float | None = None
+    no_data_fired: float | None = None
+    hub_rule: Rule | None = None
+    clock_rule: Rule | None = None
+    hub_seen: dict[str, float] = field(default_factory=dict)
+    hub_fired: dict[str, float] = field(default_factory=dict)
+    open: dict[str, Severity] = field(default_factory=dict)
+
+    def approx_size(self) -> int:
+        """Approximate bytes of a compact serialisation of this state.
+
+        Per kept reading value: 8 (time) + 8 (value) + 2 (day) + id length;
+        per open escalation / hub: its id + 8; plus 64 bytes of scalars.
+        """
+        n = 64
+        for s in self.series.values():
+            n += sum(18 + len(e[1]) for e in s.entries)
+        for d in self.daily.values():
+            n += sum(22 + len(e[1]) for e in d.values())
+        n += sum(len(k) + 1 for k in self.open)
+        n += sum(len(k) + 16 for k in self.hub_seen)
+        return n
+
+    def copy(self) -> PatientState:
+        """A snapshot that later steps on ``self`` do not change."""
+        st = PatientState(self.patient_id, self.tz, self.conditions, self.ruleset,
+                          self.overrides, self.late_bound)
+        for name in self.__slots__:
+            setattr(st, name, getattr(self, name))
+        st.series = {}
+        for m, s in self.series.items():
+            ns = Series(s.retention)
+            ns.entries = list(s.entries)
+            st.series[m] = ns
+        st.daily = {m: dict(d) for m, d in self.daily.items()}
+        st.hub_seen = dict(self.hub_seen)
+        st.hub_fired = dict(self.hub_fired)
+        st.open = dict(self.open)
+        return st
+
+    @property
+    def open_escalations(self) -> dict[str, Severity]:
+        """Open escalations ``{rule_id: severity}`` (the engine's view)."""
+        return dict(self.open)
+
+
+def _rule_metrics(rule: Rule) -> tuple[Metric, ...]:
+    s = rule.spec
+    if isinstance(s, ThresholdSpec):
+        ms = [c.metric for c in s.clauses if c.metric is not None]
+        if any(c.flag in (Flag.GLUCOSE_LO, Flag.GLUCOSE_HI) for c in s.clauses):
+            ms.append(Metric.GLUCOSE)
+        return tuple(dict.fromkeys(ms))
+    if isinstance(s, DeltaSpec | BaselineDropSpec):
+        return (s.metric,)
+    if isinstance(s, WindowAverageSpec):
+        return s.metrics
+    if isinstance(s, FrequencySpec):
+        return (s.clause.metric,) if s.clause.metric else ()
+    return ()
+
+
+def _retention(rule: Rule) -> dict[Metric, float]:
+    """Seconds of history of each metric the rule needs in ``series``."""
+    s = rule.spec
+    out: dict[Metric, float] = {}
+    if isinstance(s, ThresholdSpec):
+        for c in s.clauses:
+            if c.metric is not None and c.count > 1:
+                out[c.metric] = max(out.get(c.metric, 0.0), c.within.total_seconds())
+    elif isinstance(s, BaselineDropSpec):
+        out[s.metric] = s.baseline_days * DAY_S + s.within.total_seconds()
+    elif isinstance(s, WindowAverageSpec):
+        for m in s.metrics:
+            out[m] = (s.days + 1) * DAY_S  # + 1 day: local days vs DST-length days
+    elif isinstance(s, FrequencySpec) and s.clause.metric is not None:
+        out[s.clause.metric] = (s.days + 1) * DAY_S
+    return out
+
+
+def history_needed(rules: Iterable[Rule]) -> timedelta:
+    """How far back (from the newest reading) history must reach to :func:`rebuild`."""
+    need = 0.0
+    for rule in rules:
+        s = rule.spec
+        for sec in _retention(rule).values():
+            need = max(need, sec)
+        if isinstance(s, DeltaSpec):
+            need = max(need, (max(s.days_back, *s.fallback_days) + 2) * DAY_S)
+        elif isinstance(s, NoDataSpec):
+            need = max(need, (s.full_days + 2) * DAY_S)
+        elif isinstance(s, HubOfflineSpec):
+            need = max(need, s.after.total_seconds())
+    return timedelta(seconds=need)
+
+
+def _configure(st: PatientState, now: datetime) -> None:
+    comp = compose(st.ruleset, st.conditions, st.overrides, now=now)
+    st.rules = comp.rules
+    st.valid_until = comp.valid_until
+    st.by_metrics = {}
+    per_metric: dict[Metric, list[Rule]] = {}
+    any_rules: list[Rule] = []
+    retention: dict[Metric, float] = {}
+    daily: set[Metric] = set()
+    st.day_keep = 0
+    st.no_data = st.hub_rule = st.clock_rule = None
+    for rule in st.rules:
+        s = rule.spec
+        ms = _rule_metrics(rule)
+        for m in ms:
+            per_metric.setdefault(m, []).append(rule)
+        if isinstance(s, ThresholdSpec) and any(
+            c.flag is not None and c.flag not in (Flag.GLUCOSE_LO, Flag.GLUCOSE_HI)
+            for c in s.clauses
+        ):
+            any_rules.append(rule)
+        for m, sec in _retention(rule).items():
+            retention[m] = max(retention.get(m, 0.0), sec)
+        if isinstance(s, DeltaSpec):
+            daily.add(s.metric)
+            st.day_keep = max(st.day_keep, s.days_back, *s.fallback_days)
+        elif isinstance(s, NoDataSpec):
+            st.no_data = rule
+        elif isinstance(s, HubOfflineSpec):
+            st.hub_rule = rule
+        elif isinstance(s, DeviceClockSpec):
+            st.clock_rule = rule
+    st.metric_rules = {m: tuple(rs) for m, rs in per_metric.items()}
+    st.any_reading_rules = tuple(any_rules)
+    for m, sec in retention.items():
+        if m in st.series:
+            st.series[m].retention = sec
+        else:
+            st.series[m] = Series(sec)
+    for m in list(st.series):
+        if m not in retention:
+            del st.series[m]
+    for m in daily:
+        st.daily.setdefault(m, {})
+    for m in list(st.daily):
+        if m not in daily:
+            del st.daily[m]
+
+
+def new_state(patient_id: str, timezone: str | ZoneInfo,
+              conditions: Iterable[Condition | str], ruleset: RuleSet,
+              overrides: Sequence[Override] = (), *, now: datetime,
+              late_bound: timedelta = DEFAULT_LATE_BOUND) -> PatientState:
+    """Empty state for a patient with the rules composed at ``now``."""
+    tz = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
+    st = PatientState(patient_id, tz, frozenset(Condition(c) for c in conditions), ruleset,
+                      tuple(overrides), late_bound)
+    _configure(st, now)
+    return st
+
+
+def set_overrides(st: PatientState, overrides: Sequence[Override], now: datetime) -> PatientState:
+    """Replace the care-plan overrides (recomposes the rules at ``now``)."""
+    st.overrides = tuple(overrides)
+    _configure(st, now)
+    return st
+
+
+def mark_resolved(st: PatientState, rule_id: str) -> PatientState:
+    """The (patient, rule) escalation was resolved: the rule may open a new one."""
+    st.open.pop(rule_id, None)
+    return st
+
+
+# --------------------------------------------------------------------------- step
+
+def step(st: PatientState, event: Event, now: datetime) -> tuple[PatientState, list[Effect]]:
+    """Apply one event at ``now``; return the (updated) state and the effects."""
+    if st.valid_until is not None and now >= st.valid_until:
+        _configure(st, now)
+    out: list[Effect] = []
+    if isinstance(event, Reading):
+        if event.patient_id != st.patient_id:
+            raise ValueError(f"reading {event.id} is for patient {event.patient_id}, "
+                             f"not {st.patient_id}")
+        _on_reading(st, event, now, out, evaluate=True)
+    elif isinstance(event, TimerFired):
+        _on_timer(st, event, now, out)
+    elif isinstance(event, HubSeen):
+        _hub_seen(st, event.hub_id, event.at.timestamp(), out)
+    elif isinstance(event, ClockReport):
+        _on_clock(st, event, now, out)
+    else:  # pragma: no cover - typed
+        raise TypeError(f"unknown event {event!r}")
+    return st, out
+
+
+def _day(st: PatientState, t: float) -> int:
+    return datetime.fromtimestamp(t, st.tz).toordinal()
+
+
+def _local_midnight(st: PatientState, day_ordinal: int) -> float:
+    return datetime.combine(date.fromordinal(day_ordinal), time(0), st.tz).timestamp()
+
+
+def _reading_values(r: Reading) -> dict[Metric, float]:
+    vals: dict[Metric, float] = {}
+    for m in r.measurements:
+        v = m.value
+        if v is None:
+            if m.metric is not Metric.GLUCOSE:
+                continue
+            if Flag.GLUCOSE_LO in r.flags or m.special == "lo":
+                v = -math.inf
+            elif Flag.GLUCOSE_HI in r.flags or m.special == "hi":
+                v = math.inf
+            else:
+                continue
+        vals[m.metric] = v
+    return vals
+
+
+def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], *,
+                evaluate: bool) -> None:
+    t = r.measured_at.timestamp()
+    if st.hub_rule is not None:
+        _hub_seen(st, r.hub_id, r.received_at.timestamp(), out)
+    day = _day(st, t)
+    if st.newest is None or t > st.newest:
+        st.newest = t
+        if day != st.newest_day:
+            st.newest_day = day
+            keep = day - st.day_keep
+            for d in st.daily.values():
+                for old in [k for k in d if k < keep]:
+                    del d[old]
+    if st.no_data is not None and r.qualifying and (
+        st.last_qualifying is None or t > st.last_qualifying
+    ):
+        st.last_qualifying = t
+        assert isinstance(st.no_data.spec, NoDataSpec)
+        due = _local_midnight(st, day + st.no_data.spec.full_days + 1)
+        if due != st.no_data_due:
+            st.no_data_due = due
+            out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(due)))
+    if not r.alerting:
+        return
+    vals = _reading_values(r)
+    if not vals and not st.any_reading_rules:
+        return
+    newest = st.newest
+    assert newest is not None
+    new_first: list[tuple[Metric, int]] = []
+    for metric, v in vals.items():
+        e = (t, r.id, v, day)
+        s = st.series.get(metric)
+        if s is not None:
+            s.add(e, newest)
+        dd = st.daily.get(metric)
+        if dd is not None and math.isfinite(v) and day >= st.newest_day - st.day_keep:
+            cur = dd.get(day)
+            if cur is None or e < cur:
+                dd[day] = e
+                new_first.append((metric, day))
+    if not evaluate:
+        return
+    key = frozenset(vals)
+    rules = st.by_metrics.get(key)
+    if rules is None:
+        seen: dict[str, Rule] = {}
+        for m in vals:
+            for rule in st.metric_rules.get(m, ()):
+                seen.setdefault(rule.id, rule)
+        for rule in st.any_reading_rules:
+            seen.setdefault(rule.id, rule)
+        order = {rule.id: i for i, rule in enumerate(st.rules)}
+        rules = tuple(sorted(seen.values(), key=lambda x: order[x.id]))
+        st.by_metrics[key] = rules
+    ctx = _Ctx(st, r, t=t, day=day, vals=vals, now=now, out=out)
+    for rule in rules:
+        spec = rule.spec
+        if isinstance(spec, ThresholdSpec):
+            ctx.threshold(rule, spec)
+        elif isinstance(spec, DeltaSpec):
+            for metric, d0 in new_first:
+                if metric is spec.metric:
+                    ctx.delta(rule, spec, d0)
+        elif isinstance(spec, BaselineDropSpec):
+            ctx.baseline_drop(rule, spec)
+        elif isinstance(spec, WindowAverageSpec):
+            ctx.window_average(rule, spec)
+        elif isinstance(spec, FrequencySpec):
+            ctx.frequency(rule, spec)
+
+
+def _dt(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+def _emit(st: PatientState, rule: Rule, at: float, now: datetime, out: list[Effect], *,
+          readings: Sequence[EvidenceReading] = (), values: Mapping[str, Any] | None = None,
+          summary: str) -> None:
+    prev = st.open.get(rule.id)
+    if prev is None:
+        change = Change.OPENED
+        st.open[rule.id] = rule.severity
+    elif rule.severity.rank > prev.rank:
+        change = Change.UPGRADED
+        st.open[rule.id] = rule.severity
+    else:
+        change = Change.UPDATED
+    at_dt = _dt(at)
+    out.append(Escalation(
+        event=change, patient_id=st.patient_id, rule_id=rule.id, rule_version=rule.version,
+        severity=rule.severity, at=at_dt, late=at_dt < now - st.late_bound,
+        thresholds=rule.thresholds(), readings=tuple(readings), values=dict(values or {}),
+        summary=summary, overrides=rule.overrides,
+    ))
+
+
+def _ev(metric: Metric, e: Entry) -> EvidenceReading:
+    v = e[2]
+    return EvidenceReading(e[1], _dt(e[0]), str(metric), v if math.isfinite(v) else None,
+                           text.value(metric, v))
+
+
+class _Ctx:
+    """Evaluation of the rules for one reading (kept off the state for clarity)."""
+
+    __slots__ = ("day", "now", "out", "r", "st", "t", "vals")
+
+    def __init__(self, st: PatientState, r: Reading, *, t: float, day: int,
+                 vals: dict[Metric, float], now: datetime, out: list[Effect]) -> None:
+        self.st, self.r, self.t, self.day, self.vals, self.now, self.out = (
+            st, r, t, day, vals, now, out)
+
+    def _cutoff(self, metric: Metric) -> float:
+        s = self.st.series[metric]
+        assert self.st.newest is not None
+        return self.st.newest - s.retention
+
+    def _in_window(self, metric: Metric, c: Clause) -> list[Entry] | None:
+        """Matching entries of a window of ``c.within`` that holds this reading."""
+        s = self.st.series.get(metric)
+        if s is None:
+            return None
+        w = c.within.total_seconds()
+        t = self.t
+        cand = [e for e in s.between(max(t - w, self._cutoff(metric)), t + w) if c.test(e[2])]
+        if not any(e[0] == t and e[1] == self.r.id for e in cand):
+            return None  # too old to be kept: cannot pair
+        times = [e[0] for e in cand]
+        for i, ti in enumerate(times):
+            if ti > t:
+                break
+            if ti + w < t:
+                continue
+            j = bisect_right(times, ti + w)
+            if j - i >= c.count:
+                return cand[i:j]
+        return None
+
+    def threshold(self, rule: Rule, spec: ThresholdSpec) -> None:
+        evidence: list[EvidenceReading] = []
+        parts: list[str] = []
+        values: dict[str, Any] = {}
+        for c in spec.clauses:
+            if c.flag is not None:
+                special = c.flag.removeprefix("glucose_")
+                if c.flag in self.r.flags or any(
+                    m.special == special for m in self.r.measurements
+                ):
+                    m = Metric.GLUCOSE if c.flag in (Flag.GLUCOSE_LO, Flag.GLUCOSE_HI) else None
+                    if m is not None and m in self.vals:
+                        evidence.append(_ev(m, (self.t, self.r.id, self.vals[m], self.day)))
+                    parts.append(f"{special.upper()} reading at "
+                                 f"{text.local_time(self.t, self.st.tz)}")
+                    values[str(c.flag)] = True
+                continue
+            assert c.metric is not None
+            v = self.vals.get(c.metric)
+            if v is None or not c.test(v):
+                continue
+            if math.isinf(v) and any(x.flag is not None for x in spec.clauses):
+                continue  # LO/HI: reported by the rule's flag clause instead
+            if c.count == 1:
+                used = [(self.t, self.r.id, v, self.day)]
+            else:
+                found = self._in_window(c.metric, c)
+                if found is None:
+                    continue
+                used = found
+            evidence.extend(_ev(c.metric, e) for e in used)
+            values[str(c.metric)] = v if math.isfinite(v) else text.value(c.metric, v)
+            if c.count == 1:
+                parts.append(f"{text.LABEL[c.metric]} {text.value(c.metric, v)} at "
+                             f"{text.local_time(self.t, self.st.tz)} "
+                             f"(threshold {text.clause(c)})")
+            else:
+                listed = ", ".join(f"{text.value(c.metric, e[2])} at "
+                                   f"{text.local_time(e[0], self.st.tz)}" for e in used)
+                parts.append(f"{text.LABEL[c.metric]} {listed}: {len(used)} readings within "
+                             f"{text.duration(c.within)} (threshold {text.clause(c)})")
+        if parts:
+            _emit(self.st, rule, self.t, self.now, self.out, readings=_dedupe(evidence),
+                  values=values, summary="; ".join(parts) + ".")
+
+    def delta(self, rule: Rule, spec: DeltaSpec, changed_day: int) -> None:
+        st = self.st
+        d = st.daily[spec.metric]
+        lowest = st.newest_day - st.day_keep
+        backs = (spec.days_back, *spec.fallback_days)
+        # The changed day itself, and every later day whose reference it can be.
+        days = [changed_day, *sorted({changed_day + k for k in backs} & d.keys())]
+        for day in days:
+            cur = d.get(day)
+            if cur is None:
+                continue
+            ref = None
+            back = 0
+            for back in backs:
+                if day - back >= lowest and (ref := d.get(day - back)) is not None:
+                    break
+            if ref is None:
+                continue
+            if day != changed_day and day - back != changed_day:
+                continue  # this late reading did not change that comparison
+            diff = cur[2] - ref[2]
+            if not spec.change.test(diff):
+                continue
+            ev = [_ev(spec.metric, ref), _ev(spec.metric, cur)]
+            _emit(st, rule, self.t, self.now, self.out, readings=ev,
+                  values={"first_today": cur[2], "first_reference": ref[2], "change": diff,
+                          "days_back": back},
+                  summary=_delta_summary(spec, cur, ref, diff=diff, back=back))
+
+    def baseline_drop(self, rule: Rule, spec: BaselineDropSpec) -> None:
+        v = self.vals.get(spec.metric)
+        if v is None or not math.isfinite(v) or spec.metric not in self.st.series:
+            return
+        s = self.st.series[spec.metric]
+        lo = max(self.t - spec.baseline_days * DAY_S, self._cutoff(spec.metric))
+        base = [e[2] for e in s.between(lo, self.t) if e[0] < self.t]
+        if len(base) < spec.min_baseline_readings:
+            return
+        med = median(base)
+        c = Clause(metric=spec.metric, le=med - spec.drop, count=spec.count, within=spec.within)
+        if not c.test(v):
+            return
+        used = [(self.t, self.r.id, v, self.day)] if spec.count == 1 else \
+            self._in_window(spec.metric, c)
+        if not used:
+            return
+        listed = ", ".join(f"{text.value(spec.metric, e[2])} at "
+                           f"{text.local_time(e[0], self.st.tz)}" for e in used)
+        _emit(self.st, rule, self.t, self.now, self.out,
+              readings=[_ev(spec.metric, e) for e in used],
+              values={"baseline_median": med, "baseline_readings": len(base)},
+              summary=(f"{text.LABEL[spec.metric]} {listed}: at least {text.num(spec.drop)} "
+                       f"points below the {spec.baseline_days}-day median of "
+                       f"{text.value(spec.metric, med)} ({len(base)} readings) on "
+                       f"{len(used)} readings within {text.duration(spec.within)}."))
+
+    def _window(self, metric: Metric, days: int) -> list[Entry]:
+        """Kept entries of ``metric`` on the last ``days`` local days up to the newest."""
+        s = self.st.series.get(metric)
+        if s is None:
+            return []
+        first_day = self.st.newest_day - days + 1
+        cutoff = self._cutoff(metric)
+        es = s.entries
+        i = len(es)
+        while i > 0 and es[i - 1][3] >= first_day and es[i - 1][0] >= cutoff:
+            i -= 1
+        return es[i:]
+
+    def window_average(self, rule: Rule, spec: WindowAverageSpec) -> None:
+        if self.day < self.st.newest_day - spec.days + 1:
+            return  # a late reading outside the current window changes nothing
+        per = {m: self._window(m, spec.days) for m in spec.metrics}
+        main = per[spec.metrics[0]]
+        n = len(main)
+        ndays = len({e[3] for e in main})
+        if n < spec.min_readings or ndays < spec.min_days:
+            return
+        means = {m: sum(e[2] for e in es) / len(es) for m, es in per.items() if es}
+        fired = [c for c in spec.clauses if c.metric in means and c.test(means[c.metric])]
+        if not fired:
+            return
+        ev = [_ev(m, e) for m, es in per.items() for e in es]
+        mean_txt = ", ".join(f"{text.LABEL[m].lower()} {text.num(v)}" for m, v in means.items())
+        thr = " or ".join(text.clause(c) for c in spec.clauses)
+        _emit(self.st, rule, self.t, self.now, self.out, readings=ev,
+              values={f"mean_{m}": v for m, v in means.items()} | {"readings": n, "days": ndays},
+              summary=(f"Mean over the last {spec.days} days: {mean_txt} mmHg "
+                       f"({n} readings on {ndays} days); threshold mean {thr} "
+                       f"(needs >= {spec.min_readings} readings on >= {spec.min_days} days)."))
+
+    def frequency(self, rule: Rule, spec: FrequencySpec) -> None:
+        metric = spec.clause.metric
+        if metric is None or self.day < self.st.newest_day - spec.days + 1:
+            return
+        es = self._window(metric, spec.days)
+        n = len(es)
+        if n < spec.min_readings:
+            return
+        hits = [e for e in es if spec.clause.test(e[2])]
+        share = len(hits) / n
+        if spec.min_share is not None and share < spec.min_share - 1e-12:
+            return
+        if spec.min_count is not None and len(hits) < spec.min_count:
+            return
+        need = []
+        if spec.min_share is not None:
+            need.append(f">= {text.num(spec.min_share * 100)} %")
+        if spec.min_count is not None:
+            need.append(f">= {spec.min_count} readings")
+        _emit(self.st, rule, self.t, self.now, self.out,
+              readings=[_ev(metric, e) for e in hits],
+              values={"readings": n, "matching": len(hits), "share": share},
+              summary=(f"{len(hits)} of {n} {text.LABEL[metric].lower()} readings over the "
+                       f"last {spec.days} days ({text.num(share * 100)} %) were "
+                       f"{text.clause(spec.clause).removeprefix(text.LABEL[metric]).strip()}; "
+                       f"threshold {' and '.join(need)} with >= {spec.min_readings} readings."))
+
+
+def _dedupe(evidence: list[EvidenceReading]) -> list[EvidenceReading]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for e in evidence:
+        if (e.reading_id, e.metric) not in seen:
+            seen.add((e.reading_id, e.metric))
+            out.append(e)
+    return out
+
+
+def _delta_summary(spec: DeltaSpec, cur: Entry, ref: Entry, *, diff: float, back: int) -> str:
+    label = text.LABEL[spec.metric]
+    if spec.metric is Metric.WEIGHT:
+        now_txt, ref_txt, chg = text.value(spec.metric, cur[2]), text.value(spec.metric, ref[2]), \
+            text.weight_change(diff)
+    else:
+        now_txt, ref_txt = text.value(spec.metric, cur[2]), text.value(spec.metric, ref[2])
+        chg = text.value(spec.metric, abs(diff))
+    when = "the previous day" if back == 1 else \
+        f"{back} days earlier ({date.fromordinal(ref[3]).strftime('%a %b %d')})"
+    thr = []
+    for op, v in spec.change.ops():
+        shown = f"{kg_to_lb(v):.1f} lb" if spec.metric is Metric.WEIGHT else \
+            text.value(spec.metric, v)
+        thr.append(f"{'' if op == 'ge' else OP_SYMBOL[op] + ' '}{shown}")
+    period = "24 h" if spec.days_back == 1 else f"{spec.days_back} days"
+    return (f"{label} {now_txt}, {'up' if diff >= 0 else 'down'} {chg} from {ref_txt} {when} "
+            f"(first {label.lower()} of each day); threshold {' and '.join(thr)} / {period}.")
+
+
+# --------------------------------------------------------------------------- timers etc.
+
+def _hub_seen(st: PatientState, hub_id: str, t: float, out: list[Effect]) -> None:
+    if st.hub_rule is None:
+        return
+    prev = st.hub_seen.get(hub_id)
+    if prev is not None and t <= prev:
+        return
+    st.hub_seen[hub_id] = t
+    assert isinstance(st.hub_rule.spec, HubOfflineSpec)
+    due = t + st.hub_rule.spec.after.total_seconds()
+    out.append(ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub_id, _dt(due)))
+
+
+def _on_timer(st: PatientState, ev: TimerFired, now: datetime, out: list[Effect]) -> None:
+    due = ev.due.timestamp()
+    if now < ev.due:
+        return  # early delivery: the scheduled one will come
+    if ev.key == NO_DATA_KEY:
+        rule = st.no_data
+        if rule is None or st.no_data_due != due or st.no_data_fired == due:
+            return
+        st.no_data_fired = due
+        assert st.last_qualifying is not None and isinstance(rule.spec, NoDataSpec)
+        last = st.last_qualifying
+        _emit(st, rule, due, now, out,
+              values={"last_reading_at": _dt(last).isoformat(),
+                      "full_days": rule.spec.full_days},
+              summary=(f"No qualifying reading for {rule.spec.full_days} full days: last "
+                       f"reading {text.local_time(last, st.tz)}; threshold "
+                       f"{rule.spec.full_days} full local days without data."))
+    elif ev.key.startswith(HUB_KEY_PREFIX):
+        hub = ev.key.removeprefix(HUB_KEY_PREFIX)
+        rule = st.hub_rule
+        seen = st.hub_seen.get(hub)
+        if rule is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
+            return
+        if seen + rule.spec.after.total_seconds() != due or st.hub_fired.get(hub) == due:
+            return
+        st.hub_fired[hub] = due
+        _emit(st, rule, due, now, out, values={"hub_id": hub, "last_seen": _dt(seen).isoformat()},
+              summary=(f"Hub {hub} sent no status or reading for "
+                       f"{text.duration(rule.spec.after)} (last seen "
+                       f"{text.local_time(seen, st.tz)})."))
+
+
+def _on_clock(st: PatientState, ev: ClockReport, now: datetime, out: list[Effect]) -> None:
+    rule = st.clock_rule
+    if rule is None or ev.corrected or not isinstance(rule.spec, DeviceClockSpec):
+        return
+    limit = rule.spec.max_offset.total_seconds()
+    if abs(ev.offset_s) <= limit:
+        return
+    _emit(st, rule, ev.at.timestamp(), now, out,
+          values={"device_serial": ev.device_serial, "hub_id": ev.hub_id,
+                  "offset_s": ev.offset_s},
+          summary=(f"Device {ev.device_serial} clock is off by {text.num(ev.offset_s)} s "
+                   f"({ev.offset_s / 60:.1f} min) "
+                   f"and the hub could not correct it; threshold "
+                   f"{text.duration(rule.spec.max_offset)}."))
+
+
+# --------------------------------------------------------------------------- rebuild
+
+def rebuild(st: PatientState, history: Iterable[Reading], *, now: datetime,
+            open_escalations: Mapping[str, Severity | str] = (),  # type: ignore[assignment]
+            hubs_last_seen: Mapping[str, datetime] | None = None) -> PatientState:
+    """Warm an empty state from stored history (no effects).
+
+    ``history``: the patient's readings measured within
+    :func:`history_needed` of the newest one (more is harmless).
+    ``open_escalations``: ``{rule_id: severity}`` open in the store.
+    Timers already due at ``now`` are taken as fired (the timer table is
+    authoritative); future ones are kept so a due ``TimerFired`` fires.
+    """
+    sink: list[Effect] = []
+    for r in sorted(history, key=lambda x: (x.measured_at, x.id)):
+        _on_reading(st, r, now, sink, evaluate=False)
+    for hub, at in (hubs_last_seen or {}).items():
+        _hub_seen(st, hub, at.timestamp(), sink)
+    st.open = {k: Severity(v) for k, v in dict(open_escalations).items()}
+    t_now = now.timestamp()
+    if st.no_data_due is not None and st.no_data_due <= t_now:
+        st.no_data_fired = st.no_data_due
+    if st.hub_rule is not None and isinstance(st.hub_rule.spec, HubOfflineSpec):
+        after = st.hub_rule.spec.after.total_seconds()
+        for hub, seen in st.hub_seen.items():
+            if seen + after <= t_now:
+                st.hub_fired[hub] = seen + after
+    return st
+
+
+def pending_timers(st: PatientState) -> list[ScheduleTimer]:
+    """Timers the state expects (e.g. to re-create the timer table after rebuild)."""
+    out = []
+    if st.no_data_due is not None and st.no_data_fired != st.no_data_due:
+        out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(st.no_data_due)))
+    if st.hub_rule is not None and isinstance(st.hub_rule.spec, HubOfflineSpec):
+        after = st.hub_rule.spec.after.total_seconds()
+        for hub, seen in st.hub_seen.items():
+            if st.hub_fired.get(hub) != seen + after:
+                out.append(ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub,
+                                         _dt(seen + after)))
+    return out
+
+
+class Engine:
+    """Convenience owner of many patients' states (still no I/O, no clock)."""
+
+    def __init__(self, ruleset: RuleSet, *, late_bound: timedelta = DEFAULT_LATE_BOUND) -> None:
+        self.ruleset = ruleset
+        self.late_bound = late_bound
+        self.states: dict[str, PatientState] = {}
+
+    def add_patient(self, patient_id: str, timezone: str, conditions: Iterable[Condition | str],
+                    overrides: Sequence[Override] = (), *, now: datetime) -> PatientState:
+        """Register a patient (empty state)."""
+        st = new_state(patient_id, timezone, conditions, self.ruleset, overrides, now=now,
+                       late_bound=self.late_bound)
+        self.states[patient_id] = st
+        return st
+
+    def step(self, patient_id: str, event: Event, now: datetime) -> list[Effect]:
+        """Run :func:`step` on the patient's state."""
+        st, effects = step(self.states[patient_id], event, now)
+        self.states[patient_id] = st
+        return effects
+
+    def resolve(self, patient_id: str, rule_id: str) -> None:
+        """Mark the patient's escalation for ``rule_id`` resolved."""
+        mark_resolved(self.states[patient_id], rule_id)
