@@ -44,6 +44,7 @@ __all__ = [
     "CurrentTime",
     "DateTime",
     "DecodeError",
+    "Decoded",
     "DeviceInformationString",
     "GlucoseMeasurement",
     "GlucoseMeasurementContext",

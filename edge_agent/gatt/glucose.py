@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import ClassVar
 
 from edge_agent.gatt._common import bit_names, canonical, code_name, numeric, split_values
 from edge_agent.gatt.numbers import Number, Reader
 from edge_agent.gatt.times import DateTime, add_minutes, iso, read_date_time
-from gateway.units import Metric, Unit, to_canonical
+from gateway.units import MG_DL_PER_MMOL_L, Metric, Unit
 
 GLUCOSE_MEASUREMENT = 0x2A18
 GLUCOSE_MEASUREMENT_CONTEXT = 0x2A34
@@ -111,13 +110,13 @@ class GlucoseMeasurement:
         return canonical(self.concentration, Metric.GLUCOSE, self.unit)
 
     def mmol_l(self) -> float | None:
-        """Concentration in mmol/L (kg/L x 100000 / 18.016; mol/L x 1000)."""
+        """Concentration in mmol/L, exactly: mol/L x 1000; kg/L x 100000 / 18.016."""
         v = numeric(self.concentration)
         if v is None:
             return None
         if self.unit is Unit.MOL_L:
             return float(v * 1000)
-        return float(Decimal(repr(to_canonical(Metric.GLUCOSE, v, self.unit))) / Decimal("18.016"))
+        return float(v * 100000 / MG_DL_PER_MMOL_L)
 
     def canonical(self) -> dict[str, float | None]:
         """Glucose in mg/dL."""

@@ -1,8 +1,29 @@
 """The characteristic registry, :func:`decode` and the stable JSON shape.
 
-``to_json_dict`` always returns the keys of :data:`JSON_KEYS` (absent optional
-fields are ``null``); non-measurement characteristics add their own keys
-(``features``, ``racp``, ``context``, ``text``, ...).
+``to_json_dict`` always returns the keys of :data:`JSON_KEYS`, in that order
+(absent optional fields are ``null``):
+
+* ``characteristic``: 4 lowercase hex digits; ``unit``: as sent (``kg``/``lb`` -
+  for ``lb`` heights are inches, for ``kg`` metres -, ``mmHg``/``kPa``,
+  ``kg/L``/``mol/L``, ``%``);
+* ``values``: the characteristic's value names, each a number in ``unit`` or
+  ``null`` (absent or special); ``special``: name -> ``nan``/``nres``/``+inf``/
+  ``-inf``/``reserved``;
+* ``timestamp``: ISO 8601 local device time without zone, ``null`` if absent or
+  if any part is unknown/invalid (glucose: base time + offset, with
+  ``base_time`` beside it); ``timestamp_parts``: the raw parts plus the lists
+  ``unknown`` and ``invalid`` (``null`` if the value has no timestamp);
+* ``user_id`` (255 = unknown user, also listed in ``status`` as
+  ``user_unknown``), ``sequence``, ``time_offset_minutes``;
+* ``status``: snake_case names of the flags set; ``sample_type``,
+  ``sample_location``: snake_case names (``reserved_<n>`` for unassigned codes);
+* ``measurement_unsuccessful``: 0xFFFF weight/body fat, all pressures special,
+  SpO2 and pulse rate both special, or no numeric glucose concentration;
+* ``canonical``: the values in kg / m / mmHg / mg/dL / % / per minute.
+
+Non-measurement characteristics add their own keys: ``features`` (0x2A9E,
+0x2A60), ``racp`` (0x2A52), ``context`` (0x2A34), ``field``/``text``/
+``valid_utf8`` (device information), ``day_of_week``/``fractions256`` (0x2A2B).
 """
 
 from __future__ import annotations
@@ -15,6 +36,27 @@ from typing import Any
 from edge_agent.gatt import blood_pressure, device, glucose, plx, racp, times, weight
 from edge_agent.gatt.errors import DecodeError
 
+#: Every type :func:`decode` can return.
+Decoded = (
+    times.DateTime
+    | times.CurrentTime
+    | weight.WeightMeasurement
+    | weight.WeightScaleFeature
+    | weight.BodyCompositionMeasurement
+    | blood_pressure.BloodPressureMeasurement
+    | blood_pressure.IntermediateCuffPressure
+    | plx.PlxSpotCheck
+    | plx.PlxContinuous
+    | plx.PlxFeatures
+    | glucose.GlucoseMeasurement
+    | glucose.GlucoseMeasurementContext
+    | racp.RacpNumberOfRecords
+    | racp.RacpResponseCode
+    | racp.RacpRequest
+    | device.BatteryLevel
+    | device.DeviceInformationString
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Characteristic:
@@ -22,7 +64,7 @@ class Characteristic:
 
     uuid: int
     name: str
-    decoder: Callable[[bytes], Any]
+    decoder: Callable[[bytes], Decoded]
 
 
 def _entries() -> list[Characteristic]:
@@ -104,7 +146,7 @@ def lookup(spec: str | int) -> Characteristic:
     raise KeyError(spec)
 
 
-def decode(characteristic: int, data: bytes) -> Any:
+def decode(characteristic: int, data: bytes) -> Decoded:
     """Decode ``data`` read from ``characteristic`` (uuid16) into its dataclass.
 
     Raises :class:`DecodeError` for malformed bytes or an unregistered uuid.
@@ -115,7 +157,7 @@ def decode(characteristic: int, data: bytes) -> Any:
     return entry.decoder(bytes(data))
 
 
-def to_json_dict(decoded: Any) -> dict[str, Any]:
+def to_json_dict(decoded: Decoded) -> dict[str, Any]:
     """The stable JSON-ready dict for a decoded value (see module docstring)."""
     out: dict[str, Any] = {
         "characteristic": f"{decoded.characteristic:04x}",

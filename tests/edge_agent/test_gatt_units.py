@@ -346,3 +346,19 @@ def test_json_shape_for_every_characteristic(uuid: int) -> None:
     assert j["characteristic"] == f"{uuid:04x}"
     assert isinstance(j["status"], list) and isinstance(j["values"], dict)
     json.dumps(j, allow_nan=False)
+
+
+def test_reader_float32_and_bounds() -> None:
+    from edge_agent.gatt.numbers import Reader
+
+    r = Reader(0x2A1C, bytes([0x6C, 0x01, 0x00, 0xFF, 0xFF, 0xFF, 0x7F]))
+    assert r.float32("temperature") == D("36.4")
+    with pytest.raises(DecodeError) as err:
+        r.float32("next")
+    assert err.value.offset == 4 and "next: needs 4 byte(s)" in str(err.value)
+
+
+def test_racp_count_response_needs_null_operator() -> None:
+    with pytest.raises(DecodeError) as err:
+        decode(0x2A52, bytes([5, 1, 2, 0]))
+    assert err.value.offset == 1
