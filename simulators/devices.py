@@ -656,7 +656,11 @@ class SimulatedGlucometer(SimulatedDevice):
         if req.operator == racp.OPERATOR_GE and len(req.operand) == 3 \
                 and req.operand[0] == racp.FILTER_SEQUENCE:
             lo = int.from_bytes(req.operand[1:3], "little")
-            return [r for r in self.records if r.sequence >= lo]
+            chosen = [r for r in self.records if r.sequence >= lo]
+            if self.repeat_last and chosen:
+                # many meters start the burst with the record before the one asked for
+                chosen = [r for r in self.records if r.sequence == lo - 1] + chosen
+            return chosen
         if req.operator == racp.OPERATOR_LAST:
             return self.records[-1:]
         if req.operator == racp.OPERATOR_FIRST:
