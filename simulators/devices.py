@@ -200,6 +200,7 @@ class SimulatedDevice:
         self.capacity = capacity
         self.repeat_last = repeat_last
         self.artefact_prob = artefact_prob
+        self.seed = seed
         self.rng = np.random.default_rng([seed, sum(serial.encode())])
         self.model = model or type(self).__name__
         self.manufacturer = manufacturer
@@ -295,6 +296,10 @@ class SimulatedDevice:
         self.sent = len(self.records)
         return out
 
+    def record_rng(self, rec: Record) -> np.random.Generator:
+        """Randomness tied to one record, so re-sending it gives the same bytes."""
+        return np.random.default_rng([self.seed, int(rec.true_at.timestamp())])
+
     @property
     def pending(self) -> int:
         """Records not yet delivered."""
@@ -370,11 +375,12 @@ class SimulatedScale(SimulatedDevice):
         m = WeightMeasurement(self.unit, weight, rec.device_time, self.user_id, bmi, height)
         out: list[Notification] = [(wsc.WEIGHT_MEASUREMENT, enc.encode_weight_measurement(m))]
         if self.body_composition:
-            fat = None if rec.failed else _dec(float(self.rng.uniform(18, 38)), 1)
+            rng = self.record_rng(rec)
+            fat = None if rec.failed else _dec(float(rng.uniform(18, 38)), 1)
             bc = BodyCompositionMeasurement(
                 self.unit, fat, rec.device_time, self.user_id,
-                basal_metabolism=None if rec.failed else int(self.rng.integers(1300, 2100)),
-                impedance=None if rec.failed else _dec(float(self.rng.uniform(400, 700)), 1),
+                basal_metabolism=None if rec.failed else int(rng.integers(1300, 2100)),
+                impedance=None if rec.failed else _dec(float(rng.uniform(400, 700)), 1),
                 weight=weight)
             out.append((wsc.BODY_COMPOSITION_MEASUREMENT,
                         enc.encode_body_composition_measurement(bc)))
@@ -496,8 +502,14 @@ class SimulatedOximeter(SimulatedDevice):
         return {Metric.SPO2: _dec(rec.values[Metric.SPO2], 0),
                 Metric.PULSE: _dec(rec.values[Metric.PULSE], 0)}
 
-    def _pi(self) -> Decimal:
-        return _dec(float(self.rng.uniform(0.8, 9.0)), 1)
+    def _new_record(self, when: datetime, values: dict[Metric, float], context: str) -> Record:
+        if values:
+            # the perfusion index is part of the stored record: a re-sent record is identical
+            values = {**values, Metric.PERFUSION_INDEX: round(float(self.rng.uniform(0.8, 9.0)), 1)}
+        return super()._new_record(when, values, context)
+
+    def _pi(self, rec: Record) -> Decimal:
+        return _dec(rec.values.get(Metric.PERFUSION_INDEX, 2.0), 1)
 
     def _encode(self, rec: Record) -> list[Notification]:
         if rec.failed:
@@ -507,7 +519,7 @@ class SimulatedOximeter(SimulatedDevice):
             pi: Number | None = None
         else:
             d = self.decimal_values(rec)
-            spo2, pr, dev_status, pi = d[Metric.SPO2], d[Metric.PULSE], 0, self._pi()
+            spo2, pr, dev_status, pi = d[Metric.SPO2], d[Metric.PULSE], 0, self._pi(rec)
         m = PlxSpotCheck(spo2, pr, rec.device_time, rec.status, dev_status, pi,
                          device_clock_not_set=rec.clock_unset)
         return [(plxc.PLX_SPOT_CHECK, enc.encode_plx_spot_check(m))]
@@ -517,13 +529,14 @@ class SimulatedOximeter(SimulatedDevice):
             return []
         d = self.decimal_values(rec)
         out: list[Notification] = []
+        rng = self.record_rng(rec)
         for i in range(3):
-            jitter = Decimal(int(self.rng.integers(-1, 2)))
+            jitter = Decimal(int(rng.integers(-1, 2)))
             m = PlxContinuous(min(d[Metric.SPO2] + jitter, Decimal(100)), d[Metric.PULSE],
                               spo2_fast=d[Metric.SPO2], pulse_rate_fast=d[Metric.PULSE] + jitter,
                               spo2_slow=d[Metric.SPO2], pulse_rate_slow=d[Metric.PULSE],
                               measurement_status=1 << 5 if i < 2 else VALIDATED,
-                              device_status=0, perfusion_index=self._pi())
+                              device_status=0, perfusion_index=self._pi(rec))
             out.append((plxc.PLX_CONTINUOUS, enc.encode_plx_continuous(m)))
         return out
 
