@@ -336,17 +336,19 @@ def publish_samples(broker_url: str, samples: Iterable[Sample], *, batch: int = 
                     progress: Callable[..., None] | None = None,
                     total: int | None = None, client_id: str = "",
                     publisher: WindowedPublisher | None = None,
+                    sim_start: datetime | None = None,
                     wall_clock: Callable[[], float] = time.monotonic,
                     sleep: Callable[[float], None] = time.sleep) -> PublishStats:
     """Fast path: publish samples as wire payloads (QoS 1) and wait for the acks.
 
     ``speed`` paces by simulated time (1 = real time, 86400 = a day per
-    second; ``None`` = no pacing).  Samples must come in measured-time order
-    when paced.  ``received_at`` is the measured time plus ``receive_delay``.
+    second; ``None`` = no pacing) from ``sim_start`` (default: the first
+    sample).  Samples must come in measured-time order when paced.
+    ``received_at`` is the measured time plus ``receive_delay``.
     """
     pub = publisher or WindowedPublisher(broker_url, client_id=client_id, window=window,
                                          rate=rate, keep_ids=keep_ids).connect()
-    sim0: datetime | None = None
+    sim0: datetime | None = sim_start
     wall0 = wall_clock()
     try:
         for group in _group(samples, max(1, batch)):
@@ -449,6 +451,7 @@ class FullPathHub:
         self.results: list[Any] = []
         # filled on paho's network thread, applied to the outbox on the caller's
         self._acks: deque[list[int]] = deque()
+        self._published_seq = 0
 
     async def sync(self, kind: DeviceKind, at: datetime) -> None:
         """Connect to the device of ``kind`` at ``at`` and run one session."""
@@ -491,15 +494,15 @@ class FullPathHub:
         await reconnect_until(datetime.max.replace(tzinfo=UTC))
         return n
 
-    def drain(self, pub: WindowedPublisher, *, limit: int = 500) -> int:
-        """Publish every outbox row (one payload per device run) and ack on PUBACK."""
+    def drain(self, pub: WindowedPublisher, *, limit: int = 500, wait: bool = True) -> int:
+        """Publish outbox rows not yet published (one payload per device run); the
+        outbox rows are acknowledged by :meth:`commit_acks` once the broker acked them."""
         sent = 0
-        after = 0
         while True:
-            rows = self.outbox.pending(after_seq=after, limit=limit)
+            rows = self.outbox.pending(after_seq=self._published_seq, limit=limit)
             if not rows:
                 break
-            after = rows[-1].seq
+            self._published_seq = rows[-1].seq
             for group in _rows_by_device(rows):
                 device = json.loads(group[0].device_json)
                 readings = [json.loads(r.reading_json) for r in group]
@@ -511,7 +514,8 @@ class FullPathHub:
                             kind=str(device.get("kind", "")), ids=[r.reading_id for r in group],
                             on_ack=partial(self._acks.append, seqs))
                 sent += len(group)
-        pub.drain()
+        if wait:
+            pub.drain()
         return sent
 
     def commit_acks(self) -> int:
@@ -538,26 +542,50 @@ def _rows_by_device(rows: Sequence[Any]) -> Iterator[list[Any]]:
 
 
 def run_full_path(panel: Panel, broker_url: str, workdir: str | Path, *,
-                  window: int = DEFAULT_WINDOW, keep_ids: bool = False,
-                  progress: Callable[..., None] | None = None) -> PublishStats:
-    """Full path for a whole panel: devices -> GATT -> edge session -> outbox -> MQTT."""
+                  speed: float | None = None, window: int = DEFAULT_WINDOW,
+                  keep_ids: bool = False, progress: Callable[..., None] | None = None,
+                  samples: Iterable[Sample] | None = None,
+                  wall_clock: Callable[[], float] = time.monotonic) -> PublishStats:
+    """Full path for a whole panel: devices -> GATT -> edge session -> outbox -> MQTT.
+
+    Samples (default: the panel's history) are played in measured-time order;
+    each hub syncs its device right after a measurement and publishes what
+    its outbox holds.  ``speed`` paces simulated time as in :func:`publish_samples`.
+    """
     pub = WindowedPublisher(broker_url, client_id=f"sim-full-{panel.practice.id}",
                             window=window, keep_ids=keep_ids).connect()
-    try:
-        for prof in panel.profiles:
-            hub = FullPathHub(hub_id_for(prof.patient_id), prof.patient_id, prof.device_kinds,
-                              timezone=prof.timezone, seed=panel.seed,
-                              outbox_path=Path(workdir) / f"{prof.patient_id}.db")
-            try:
-                asyncio.run(hub.live(panel.patient_samples(prof.patient_id)))
-                hub.drain(pub)
-                hub.commit_acks()
-            finally:
-                hub.close()
+    hubs = {p.patient_id: FullPathHub(hub_id_for(p.patient_id), p.patient_id, p.device_kinds,
+                                      timezone=p.timezone, seed=panel.seed,
+                                      outbox_path=Path(workdir) / f"{p.patient_id}.db")
+            for p in panel.profiles}
+
+    async def play() -> None:
+        sim0: datetime | None = None
+        wall0 = wall_clock()
+        for s in samples if samples is not None else panel.samples():
+            if speed:
+                sim0 = sim0 or s.measured_at
+                delay = wall0 + (s.measured_at - sim0).total_seconds() / speed - wall_clock()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            hub = hubs[s.patient_id]
+            await hub.live([s])
+            hub.drain(pub, wait=False)
+            hub.commit_acks()
             if progress is not None:
-                progress(pub.stats.readings_sent, pub.stats.readings_acked, None)
+                progress(pub.stats.readings_sent, pub.stats.readings_acked, s.measured_at)
+
+    try:
+        asyncio.run(play())
+        pub.drain()
+        for hub in hubs.values():
+            hub.commit_acks()
     finally:
         pub.close()
+        for hub in hubs.values():
+            hub.close()
+    if progress is not None:
+        progress(pub.stats.readings_sent, pub.stats.readings_acked, None, force=True)
     return pub.stats
 
 
