@@ -82,6 +82,7 @@ GLUCOSE_LO_MG_DL = 20
 GLUCOSE_HI_MG_DL = 600
 #: An unset clock counts from this instant at power-on (a common firmware default).
 UNSET_EPOCH = datetime(2000, 1, 1)  # noqa: DTZ001 - a device wall clock has no zone
+UNSET_EPOCH_1970 = datetime(1970, 1, 1)  # noqa: DTZ001 - firmware counting from the Unix epoch
 
 
 class DeviceSimulationError(Exception):
@@ -123,8 +124,11 @@ class DeviceClock:
             if self.unset_style == "unknown":
                 local = true_utc.astimezone(tz)
                 return DateTime(0, 0, 0, local.hour, local.minute, local.second)
+            if self.unset_style == "garbage":
+                return DateTime(1000, 13, 32, 24, 60, 60)
             start = self.power_on or true_utc
-            naive = UNSET_EPOCH + (true_utc - start)
+            epoch = UNSET_EPOCH_1970 if self.unset_style == "epoch1970" else UNSET_EPOCH
+            naive = epoch + (true_utc - start)
         else:
             local = true_utc.astimezone(tz).replace(tzinfo=None)
             naive = local + timedelta(seconds=round(self.error_s(true_utc)))
@@ -191,7 +195,9 @@ class SimulatedDevice:
                  drain: float = DEFAULT_DRAIN, capacity: int = DEFAULT_CAPACITY,
                  repeat_last: bool = True, artefact_prob: float = 0.0, seed: int = 0,
                  model: str = "", manufacturer: str = "Vitalgate Simulators",
-                 firmware: str = "1.0.0", address: str | None = None) -> None:
+                 firmware: str = "1.0.0", address: str | None = None,
+                 info_raw: dict[int, bytes] | None = None,
+                 battery_raw: bytes | None = None) -> None:
         self.serial = serial
         self.tz = ZoneInfo(timezone)
         self.clock = clock or DeviceClock()
@@ -209,6 +215,12 @@ class SimulatedDevice:
         self.records: list[Record] = []
         self.sent = 0  # records[:sent] were delivered (indicate devices)
         self.connections = 0
+        #: Faults: raw Device Information bytes (NUL padding, bad UTF-8), a raw
+        #: battery value (a firmware reporting 0xFF or two bytes), and the number of
+        #: upcoming measurement notifications to truncate by one byte (radio/firmware).
+        self.info_raw = dict(info_raw or {})
+        self.battery_raw = battery_raw
+        self.truncate_next = 0
 
     # -- patient side ---------------------------------------------------------
     def measure(self, sample: Sample | None, at: datetime | None = None, *,
@@ -230,6 +242,18 @@ class SimulatedDevice:
             return []
         out = self._live(rec) + self._encode(rec)
         self.sent = len(self.records)
+        return self._faulty(out)
+
+    def _faulty(self, notes: list[Notification]) -> list[Notification]:
+        """Apply pending truncation faults to measurement notifications."""
+        if not self.truncate_next:
+            return notes
+        out: list[Notification] = []
+        for uuid, data in notes:
+            if self.truncate_next and uuid == self.measurement_uuid:
+                self.truncate_next -= 1
+                data = data[:-1]
+            out.append((uuid, data))
         return out
 
     def _new_record(self, when: datetime, values: dict[Metric, float], context: str) -> Record:
@@ -260,9 +284,13 @@ class SimulatedDevice:
         """Value of a readable characteristic (``now``, true UTC, for Current Time)."""
         texts = {dev.MANUFACTURER_NAME: self.manufacturer, dev.MODEL_NUMBER: self.model,
                  dev.SERIAL_NUMBER: self.serial, dev.FIRMWARE_REVISION: self.firmware}
+        if uuid in self.info_raw:
+            return self.info_raw[uuid]
         if uuid in texts:
             return enc.encode_device_information_string(texts[uuid])
         if uuid == dev.BATTERY_LEVEL:
+            if self.battery_raw is not None:
+                return self.battery_raw
             return enc.encode_battery_level(int(self.battery))
         if uuid == tim.CURRENT_TIME and now is not None:
             return self._current_time(now)
@@ -294,7 +322,7 @@ class SimulatedDevice:
         for rec in self.records[start:]:
             out.extend(self._encode(rec))
         self.sent = len(self.records)
-        return out
+        return self._faulty(out)
 
     def record_rng(self, rec: Record) -> np.random.Generator:
         """Randomness tied to one record, so re-sending it gives the same bytes."""
@@ -567,6 +595,7 @@ class SimulatedGlucometer(SimulatedDevice):
         self.next_sequence = next_sequence % SEQUENCE_MODULUS
         self.time_offset_minutes = time_offset_minutes
         self.with_context = with_context
+        self.requests: list[object] = []  # RACP packets written by the hub, decoded
 
     def characteristics(self) -> dict[int, int]:
         out = super().characteristics()
@@ -626,10 +655,28 @@ class SimulatedGlucometer(SimulatedDevice):
                                status, context_follows=meal is not None)
         out: list[Notification] = [(glc.GLUCOSE_MEASUREMENT, enc.encode_glucose_measurement(m))]
         if meal is not None:
-            ctx = GlucoseMeasurementContext(rec.sequence, meal=meal, tester=1, health=5)
             out.append((glc.GLUCOSE_MEASUREMENT_CONTEXT,
-                        enc.encode_glucose_measurement_context(ctx)))
+                        enc.encode_glucose_measurement_context(self._context(rec, meal))))
         return out
+
+    def _context(self, rec: Record, meal: int) -> GlucoseMeasurementContext:
+        """What the patient entered on the meter: meal, and now and then carbs,
+        insulin, exercise, or the HbA1c from the last lab visit."""
+        rng = self.record_rng(rec)
+        ctx = GlucoseMeasurementContext(rec.sequence, meal=meal, tester=1, health=5)
+        if meal == 2:  # post-meal: dinner carbohydrates (grams, sent in kg)
+            ctx = replace(ctx, carbohydrate_id=3,
+                          carbohydrate=Decimal(int(rng.integers(30, 90))).scaleb(-3))
+        if meal == 3 and rng.random() < 0.5:  # fasting: long-acting insulin, units as mL
+            units = int(rng.integers(8, 30))
+            ctx = replace(ctx, medication_id=4, medication=Decimal(units).scaleb(-5),
+                          medication_unit="L")
+        if rng.random() < 0.15:
+            ctx = replace(ctx, exercise_duration=int(rng.integers(10, 60)) * 60,
+                          exercise_intensity=int(rng.integers(30, 80)))
+        if rec.sequence % 30 == 0:
+            ctx = replace(ctx, hba1c=_dec(float(rng.uniform(6.2, 8.4)), 1))
+        return ctx
 
     def connect(self, now: datetime | None = None) -> list[Notification]:
         """Glucose meters send nothing on their own: the hub asks through RACP."""
@@ -641,6 +688,7 @@ class SimulatedGlucometer(SimulatedDevice):
         if uuid != racp.RACP:
             return super().write(uuid, data, now)
         req = racp.decode_racp(data)
+        self.requests.append(req)
         if not isinstance(req, racp.RacpRequest):
             raise DeviceSimulationError(self.serial, uuid, "not a RACP request")
         selected = self._select(req)
@@ -653,6 +701,7 @@ class SimulatedGlucometer(SimulatedDevice):
             for rec in selected:
                 out.extend(self._encode(rec))
             code = racp.RESPONSE_SUCCESS if selected else racp.RESPONSE_NO_RECORDS
+            out = self._faulty(out)
             out.append((racp.RACP, enc.encode_racp_response_code(req.opcode, code)))
             self.sent = len(self.records)
             return out
@@ -666,9 +715,8 @@ class SimulatedGlucometer(SimulatedDevice):
             return []
         if req.operator == racp.OPERATOR_ALL:
             return list(self.records)
-        if req.operator == racp.OPERATOR_GE and len(req.operand) == 3 \
-                and req.operand[0] == racp.FILTER_SEQUENCE:
-            lo = int.from_bytes(req.operand[1:3], "little")
+        lo = req.min_sequence
+        if lo is not None:
             chosen = [r for r in self.records if r.sequence >= lo]
             if self.repeat_last and chosen:
                 # many meters start the burst with the record before the one asked for

@@ -19,6 +19,7 @@ from edge_agent.gatt import (
     BodyCompositionMeasurement,
     CurrentTime,
     DateTime,
+    DecodeError,
     DeviceInformationString,
     GlucoseMeasurement,
     GlucoseMeasurementContext,
@@ -32,6 +33,7 @@ from edge_agent.gatt import (
     WeightMeasurement,
     WeightScaleFeature,
     decode,
+    lookup,
     report_all_records,
     report_count_all,
     report_count_from,
@@ -451,3 +453,94 @@ def test_simulated_stream_decodes_to_the_same_values() -> None:
                 key = {Metric.PULSE: "pulse_rate" if k == DeviceKind.PULSE_OXIMETER
                        else "pulse"}.get(metric, str(metric))
                 assert g[key] == pytest.approx(value, abs=1e-6), (k, metric)
+
+
+# --------------------------------------------------------------------------- faults
+
+
+@pytest.mark.parametrize("kind", list(DeviceKind))
+def test_truncated_notification_is_a_decode_error(kind: DeviceKind) -> None:
+    d = make_device(kind, "X-1")
+    values = {DeviceKind.SCALE: {"weight": 80.0},
+              DeviceKind.BP_CUFF: {"systolic": 120, "diastolic": 80, "pulse": 60},
+              DeviceKind.PULSE_OXIMETER: {"spo2": 97, "pulse": 60},
+              DeviceKind.GLUCOMETER: {"glucose": 100}}[kind]
+    d.measure(sample(kind, **values))
+    d.truncate_next = 1
+    notes = d.write(0x2A52, report_all_records(), T0) if kind == DeviceKind.GLUCOMETER \
+        else d.connect()
+    bad = [(u, b) for u, b in notes if u == d.measurement_uuid]
+    with pytest.raises(DecodeError) as err:
+        decode(*bad[0])
+    assert err.value.characteristic == d.measurement_uuid
+    assert err.value.offset > 0
+    assert d.truncate_next == 0
+
+
+def test_battery_and_device_information_faults() -> None:
+    d = SimulatedScale("SC-1", battery_raw=b"\xff",
+                       info_raw={0x2A25: b"SN-77\x00\x00", 0x2A29: b"Acme \xff"})
+    with pytest.raises(DecodeError):
+        decode(0x2A19, d.read(0x2A19))
+    d.battery_raw = b"\x50\x00"
+    with pytest.raises(DecodeError):
+        decode(0x2A19, d.read(0x2A19))
+    serial = decode(0x2A25, d.read(0x2A25))
+    assert serial.text == "SN-77" and serial.valid_utf8 and serial.field == "serial_number"
+    maker = decode(0x2A29, d.read(0x2A29))
+    assert not maker.valid_utf8
+    to_json_dict(maker)
+
+
+def test_unset_clock_styles() -> None:
+    power_on = T0 - timedelta(days=1)
+    for style, expected in (("epoch1970", DateTime(1970, 1, 2, 0, 0, 0)),
+                            ("garbage", DateTime(1000, 13, 32, 24, 60, 60))):
+        scale = SimulatedScale("SC-1", unit=Unit.KG,
+                               clock=DeviceClock(unset=True, unset_style=style,
+                                                 power_on=power_on))
+        scale.measure(sample(DeviceKind.SCALE, weight=70.0))
+        (m,) = measurements(scale.connect(), WeightMeasurement)
+        assert m.timestamp == expected
+        parts = to_json_dict(m)["timestamp_parts"]
+        if style == "garbage":
+            assert set(parts["invalid"]) == {"year", "month", "day", "hour", "minute", "second"}
+            assert m.timestamp.to_datetime() is None
+        else:
+            assert parts["invalid"] == []
+
+
+def test_glucose_context_carbs_insulin_exercise_hba1c() -> None:
+    p = stable_profile("dm", ["DM"], seed=6, adherence=PERFECT)
+    g = SimulatedGlucometer("GL-9", unit=Unit.KG_L)
+    for x in simulate_patient(p, start=date(2026, 3, 2), days=40, seed=6):
+        g.measure(x)
+    out = racp(g, report_all_records())
+    ctx = [o for o in out if isinstance(o, GlucoseMeasurementContext)]
+    assert any(c.carbohydrate_id == 3 and c.carbohydrate for c in ctx)
+    assert any(c.medication_id == 4 and c.medication_unit == "L" for c in ctx)
+    assert any(c.exercise_duration for c in ctx)
+    assert any(c.hba1c for c in ctx)
+    for c in ctx:
+        j = to_json_dict(c)
+        assert j["sequence"] == c.sequence
+    ms = [o for o in out if isinstance(o, GlucoseMeasurement)]
+    assert ms[0].mmol_l() == pytest.approx(ms[0].mg_dl() / 18.016)
+    assert {c.sequence for c in ctx} <= {m.sequence for m in ms}
+
+
+def test_racp_requests_as_the_meter_saw_them() -> None:
+    g = gluco()
+    racp(g, report_records_from(2))
+    racp(g, report_count_all())
+    first, second = g.requests
+    assert first.min_sequence == 2 and second.min_sequence is None
+    assert to_json_dict(first)["racp"]["min_sequence"] == 2
+
+
+def test_characteristics_are_registered_by_name() -> None:
+    for kind in DeviceKind:
+        d = make_device(kind, "X")
+        for uuid in d.characteristics():
+            entry = lookup(f"0x{uuid:04X}")
+            assert lookup(entry.name) is entry is lookup(uuid)

@@ -174,3 +174,14 @@ def test_full_path_hub_with_outage_and_failures(tmp_path: Path) -> None:
     ids = [r.reading_id for r in hub.outbox.pending(limit=10_000)]
     assert len(set(ids)) == len(ids)
     hub.close()
+
+
+def test_corrupted_notification_is_counted_not_stored(tmp_path: Path) -> None:
+    bp = make_device(DeviceKind.BP_CUFF, "BP-1", timezone=NY)
+    hub = Hub(tmp_path, [bp])
+    bp.measure(s(DeviceKind.BP_CUFF, T0, systolic=130, diastolic=80, pulse=70))
+    bp.measure(s(DeviceKind.BP_CUFF, T0 + timedelta(hours=1), systolic=131, diastolic=81,
+                 pulse=71))
+    bp.truncate_next = 1
+    r = hub.sync(DeviceKind.BP_CUFF, T0 + timedelta(hours=2))
+    assert r.decode_errors == 1 and r.stored == 1
