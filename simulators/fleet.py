@@ -106,6 +106,7 @@ class PublishStats:
     acked_by_kind: Counter[str] = field(default_factory=Counter)
     acked_ids: set[str] = field(default_factory=set)
     elapsed_s: float = 0.0
+    max_in_flight: int = 0
 
     @property
     def acknowledged(self) -> int:
@@ -224,6 +225,7 @@ class WindowedPublisher:
                 self._acked(entry)
             else:
                 self._pending[info.mid] = entry
+                self.stats.max_in_flight = max(self.stats.max_in_flight, len(self._pending))
 
     def _pace(self, readings: int) -> None:
         if not self.rate or self._t0 is None:
