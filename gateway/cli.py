@@ -18,6 +18,7 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands",
     "simulators.cli",
+    "edge_agent.cli",
 )
 
 

@@ -185,7 +185,8 @@ def decode_weight_scale_feature(data: bytes) -> WeightScaleFeature:
     return WeightScaleFeature(Reader(WEIGHT_SCALE_FEATURE, data).u32("features"))
 
 
-# Body Composition flags (u16), in field order after the mandatory body fat.
+# Body Composition flags (u16).  The optional fields follow in flag-bit order (BCS v1.0.0
+# 3.2.1.3-3.2.1.13): timestamp, user, basal metabolism, muscle PERCENTAGE, then muscle MASS, ...
 BC_IMPERIAL = 1 << 0
 BC_TIMESTAMP = 1 << 1
 BC_USER = 1 << 2

@@ -591,7 +591,8 @@ def test_weight_invalid_r(data: bytes) -> None:
             {"body_fat": D(12), "user_id": 5, "basal_metabolism": 1600},
         ),
         # R + test 4: R reads muscle MASS before muscle PERCENTAGE.  The SIG order follows the
-        # flag bits (bit 4 percentage, then bit 5 mass), so 0x0BB8 is 300.0 % and 0x00C8 is 1 kg.
+        # flag bits (BCS v1.0.0 3.2.1.6 Muscle Percentage, then 3.2.1.7 Muscle Mass), so 0x0BB8
+        # is 300.0 % and 0x00C8 is 1 kg.
         (
             b(0x30, 0x00, 0x64, 0x00, 0xB8, 0x0B, 0xC8, 0x00),
             {"body_fat": D(10), "muscle_percentage": D(300), "muscle_mass": D(1)},
