@@ -143,6 +143,9 @@ class Outbox:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=30000")
         self._db.executescript(_SCHEMA)
+        # Row count kept in memory for the cap check (this object is the only
+        # writer); depth() still counts, for readers in other processes.
+        self._count: int | None = None
 
     # -- writing ---------------------------------------------------------------
 
@@ -174,14 +177,18 @@ class Outbox:
                 )
                 added += cur.rowcount
             if added:
-                self._enforce_cap(db, now)
+                self._enforce_cap(db, now, added)
         return added
 
-    def _enforce_cap(self, db: sqlite3.Connection, now: float) -> None:
-        (depth,) = db.execute("SELECT COUNT(*) FROM outbox").fetchone()
-        excess = depth - self.cap
+    def _enforce_cap(self, db: sqlite3.Connection, now: float, added: int) -> None:
+        if self._count is None:
+            self._count = int(db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+        else:
+            self._count += added
+        excess = self._count - self.cap
         if excess <= 0:
             return
+        self._count -= excess
         rows = db.execute(
             "SELECT seq, reading_id FROM outbox ORDER BY seq LIMIT ?", (excess,)
         ).fetchall()
@@ -206,7 +213,9 @@ class Outbox:
                 "INSERT OR REPLACE INTO published (reading_id, acked_at) VALUES (?, ?)",
                 [(r[0], now) for r in ids],
             )
-            db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", tuple(seqs))
+            deleted = db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", tuple(seqs))
+            if self._count is not None:
+                self._count -= deleted.rowcount
             db.execute("DELETE FROM published WHERE acked_at < ?", (now - self._retention,))
         return len(ids)
 
@@ -277,18 +286,23 @@ class Outbox:
         self._db.close()
 
     def _tx(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self)
 
 
 class _Transaction:
     """``BEGIN IMMEDIATE`` ... ``COMMIT`` (or ``ROLLBACK`` on error)."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
+    def __init__(self, outbox: Outbox) -> None:
+        self._outbox = outbox
+        self._db = outbox._db
 
     def __enter__(self) -> sqlite3.Connection:
         self._db.execute("BEGIN IMMEDIATE")
         return self._db
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        if exc_type is not None:
+            self._db.execute("ROLLBACK")
+            self._outbox._count = None  # recount on the next insert
+        else:
+            self._db.execute("COMMIT")

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -113,6 +114,7 @@ class SessionResult:
     clock_set: bool = False
     resynced: bool = False
     battery: int | None = None
+    last_stored_at: datetime | None = None
 
 
 @dataclass
@@ -123,6 +125,10 @@ class _GlucoseSync:
     reset_seen: bool = False
     max_seq_this_run: int | None = None
     seen_this_run: dict[int, str | None] = field(default_factory=dict)
+
+
+class OutboxWriteError(LinkError):
+    """A reading could not be committed to the outbox; the session was ended."""
 
 
 class DeviceSession:
@@ -151,6 +157,8 @@ class DeviceSession:
         self._result = SessionResult()
         self._sync = _GlucoseSync()
         self._racp_reply: asyncio.Future[object] | None = None
+        self._ended = asyncio.Event()
+        self._failure: OutboxWriteError | None = None
 
     # -- the session ----------------------------------------------------------
 
@@ -159,6 +167,8 @@ class DeviceSession:
         self._result = SessionResult()
         self._clock = ClockState()
         dropped = asyncio.Event()
+        self._ended = dropped
+        self._failure = None
         await link.connect(on_disconnect=dropped.set)
         try:
             await self._identify(link)
@@ -178,8 +188,13 @@ class DeviceSession:
                 finally:
                     for w in waits:
                         w.cancel()
+            if self._failure is not None:
+                raise self._failure
         finally:
             await link.disconnect()
+            if self._result.last_stored_at is not None and self._failure is None:
+                self.outbox.set_state(f"last_reading:{self.device.address}",
+                                      self._result.last_stored_at.isoformat())
         log.info("session done", extra={"device": self.device.address,
                                         "received": self._result.received,
                                         "stored": self._result.stored})
@@ -286,9 +301,19 @@ class DeviceSession:
         reading = to_wire(self.device.kind, self._wire_device.serial, decoded, hub)
         if reading is None:
             return
-        if self.outbox.add(QueuedReading(self._wire_device, reading)):
+        try:
+            added = self.outbox.add(QueuedReading(self._wire_device, reading))
+        except sqlite3.Error as exc:
+            # The reading cannot be made durable: end the session loudly so the
+            # agent retries and the device keeps what it has not yet sent.
+            log.error("outbox write failed", extra={"device": self.device.address,
+                                                    "error": str(exc)[:200]})
+            self._failure = OutboxWriteError(str(exc))
+            self._ended.set()
+            return
+        if added:
             self._result.stored += 1
-            self.outbox.set_state(f"last_reading:{self.device.address}", received_at.isoformat())
+            self._result.last_stored_at = received_at
             self.on_stored()
 
     # -- glucose / RACP ------------------------------------------------------------
@@ -339,6 +364,8 @@ class DeviceSession:
         self._sync.seen_this_run = {}
         self._sync.max_seq_this_run = None
         reply = await self._racp(link, request)
+        if self._failure is not None:
+            raise self._failure
         if not isinstance(reply, RacpResponseCode) or not (reply.success or reply.no_records):
             raise LinkError(f"RACP request refused: {reply!r}", transient=False)
 

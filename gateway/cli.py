@@ -18,7 +18,11 @@ from collections.abc import Sequence
 COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands",
     "simulators.cli",
+    "gateway.billing.cli",
+    "api.fhir_cli",
     "edge_agent.cli",
+    "edge_agent.agent_cli",
+    "rules.cli",
 )
 
 

@@ -126,6 +126,10 @@ class Trigger:
     thresholds: dict[str, Any]
     evidence: dict[str, Any]
     late: bool = False
+    #: Identifies the finding (e.g. the triggering reading id): a trigger whose key
+    #: was already applied to this (patient, rule) is ignored, so re-evaluating
+    #: readings after a crash never adds evidence or opens an escalation twice.
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,9 @@ DEFAULT_LATE_BOUND = timedelta(hours=12)
 NO_DATA_KEY = "adherence.no_data"
 HUB_KEY_PREFIX = "hub.offline:"
 DAY_S = 86400.0
+#: Count-in-window rules keep this much extra history so that a reading up to
+#: this late still pairs with the readings around it (same as the late bound).
+PAIR_SLACK_S = DEFAULT_LATE_BOUND.total_seconds()
 
 Entry = tuple[float, str, float, int]  # (epoch seconds, reading id, value, local day ordinal)
 
@@ -300,9 +303,10 @@ def _retention(rule: Rule) -> dict[Metric, float]:
     if isinstance(s, ThresholdSpec):
         for c in s.clauses:
             if c.metric is not None and c.count > 1:
-                out[c.metric] = max(out.get(c.metric, 0.0), c.within.total_seconds())
+                out[c.metric] = max(out.get(c.metric, 0.0),
+                                    c.within.total_seconds() + PAIR_SLACK_S)
     elif isinstance(s, BaselineDropSpec):
-        out[s.metric] = s.baseline_days * DAY_S + s.within.total_seconds()
+        out[s.metric] = s.baseline_days * DAY_S + s.within.total_seconds() + PAIR_SLACK_S
     elif isinstance(s, WindowAverageSpec):
         for m in s.metrics:
             out[m] = (s.days + 1) * DAY_S  # + 1 day: local days vs DST-length days
@@ -319,7 +323,7 @@ def history_needed(rules: Iterable[Rule]) -> timedelta:
         for sec in _retention(rule).values():
             need = max(need, sec)
         if isinstance(s, DeltaSpec):
-            need = max(need, (max(s.days_back, *s.fallback_days) + 2) * DAY_S)
+            need = max(need, (max((s.days_back, *s.fallback_days)) + 2) * DAY_S)
         elif isinstance(s, NoDataSpec):
             need = max(need, (s.full_days + 2) * DAY_S)
         elif isinstance(s, HubOfflineSpec):
@@ -416,7 +420,7 @@ def step(st: PatientState, event: Event, now: datetime) -> tuple[PatientState, l
     elif isinstance(event, TimerFired):
         _on_timer(st, event, now, out)
     elif isinstance(event, HubSeen):
-        _hub_seen(st, event.hub_id, event.at.timestamp(), out)
+        _hub_seen(st, event.hub_id, event.at.timestamp(), now, out)
     elif isinstance(event, ClockReport):
         _on_clock(st, event, now, out)
     else:  # pragma: no cover - typed
@@ -453,7 +457,7 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
                 evaluate: bool) -> None:
     t = r.measured_at.timestamp()
     if st.hub_rule is not None:
-        _hub_seen(st, r.hub_id, r.received_at.timestamp(), out)
+        _hub_seen(st, r.hub_id, r.received_at.timestamp(), now, out)
     day = _day(st, t)
     if st.newest is None or t > st.newest:
         st.newest = t
@@ -471,7 +475,10 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
         due = _local_midnight(st, day + st.no_data.spec.full_days + 1)
         if due != st.no_data_due:
             st.no_data_due = due
-            out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(due)))
+            if due <= now.timestamp():  # a late reading: the gap is already over
+                _fire_no_data(st, due, now, out)
+            else:
+                out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(due)))
     if not r.alerting:
         return
     vals = _reading_values(r)
@@ -785,7 +792,8 @@ def _delta_summary(spec: DeltaSpec, cur: Entry, ref: Entry, *, diff: float, back
 
 # --------------------------------------------------------------------------- timers etc.
 
-def _hub_seen(st: PatientState, hub_id: str, t: float, out: list[Effect]) -> None:
+def _hub_seen(st: PatientState, hub_id: str, t: float, now: datetime,
+              out: list[Effect]) -> None:
     if st.hub_rule is None:
         return
     prev = st.hub_seen.get(hub_id)
@@ -794,39 +802,55 @@ def _hub_seen(st: PatientState, hub_id: str, t: float, out: list[Effect]) -> Non
     st.hub_seen[hub_id] = t
     assert isinstance(st.hub_rule.spec, HubOfflineSpec)
     due = t + st.hub_rule.spec.after.total_seconds()
-    out.append(ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub_id, _dt(due)))
+    if due <= now.timestamp():
+        _fire_hub(st, hub_id, due, now, out)
+    else:
+        out.append(ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub_id, _dt(due)))
+
+
+def _fire_no_data(st: PatientState, due: float, now: datetime, out: list[Effect]) -> None:
+    rule = st.no_data
+    if rule is None or st.no_data_fired == due:
+        return
+    st.no_data_fired = due
+    assert st.last_qualifying is not None and isinstance(rule.spec, NoDataSpec)
+    last = st.last_qualifying
+    _emit(st, rule, due, now, out,
+          values={"last_reading_at": _dt(last).isoformat(), "full_days": rule.spec.full_days},
+          summary=(f"No qualifying reading for {rule.spec.full_days} full days: last "
+                   f"reading {text.local_time(last, st.tz)}; threshold "
+                   f"{rule.spec.full_days} full local days without data."))
+
+
+def _fire_hub(st: PatientState, hub: str, due: float, now: datetime, out: list[Effect]) -> None:
+    rule = st.hub_rule
+    seen = st.hub_seen.get(hub)
+    if rule is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
+        return
+    if st.hub_fired.get(hub) == due:
+        return
+    st.hub_fired[hub] = due
+    _emit(st, rule, due, now, out, values={"hub_id": hub, "last_seen": _dt(seen).isoformat()},
+          summary=(f"Hub {hub} sent no status or reading for "
+                   f"{text.duration(rule.spec.after)} (last seen "
+                   f"{text.local_time(seen, st.tz)})."))
 
 
 def _on_timer(st: PatientState, ev: TimerFired, now: datetime, out: list[Effect]) -> None:
+    """Fire a due timer unless it is early or stale (superseded by a later schedule)."""
     due = ev.due.timestamp()
     if now < ev.due:
         return  # early delivery: the scheduled one will come
     if ev.key == NO_DATA_KEY:
-        rule = st.no_data
-        if rule is None or st.no_data_due != due or st.no_data_fired == due:
-            return
-        st.no_data_fired = due
-        assert st.last_qualifying is not None and isinstance(rule.spec, NoDataSpec)
-        last = st.last_qualifying
-        _emit(st, rule, due, now, out,
-              values={"last_reading_at": _dt(last).isoformat(),
-                      "full_days": rule.spec.full_days},
-              summary=(f"No qualifying reading for {rule.spec.full_days} full days: last "
-                       f"reading {text.local_time(last, st.tz)}; threshold "
-                       f"{rule.spec.full_days} full local days without data."))
+        if st.no_data_due == due:
+            _fire_no_data(st, due, now, out)
     elif ev.key.startswith(HUB_KEY_PREFIX):
         hub = ev.key.removeprefix(HUB_KEY_PREFIX)
         rule = st.hub_rule
         seen = st.hub_seen.get(hub)
-        if rule is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
-            return
-        if seen + rule.spec.after.total_seconds() != due or st.hub_fired.get(hub) == due:
-            return
-        st.hub_fired[hub] = due
-        _emit(st, rule, due, now, out, values={"hub_id": hub, "last_seen": _dt(seen).isoformat()},
-              summary=(f"Hub {hub} sent no status or reading for "
-                       f"{text.duration(rule.spec.after)} (last seen "
-                       f"{text.local_time(seen, st.tz)})."))
+        if rule is not None and seen is not None and isinstance(rule.spec, HubOfflineSpec) \
+                and seen + rule.spec.after.total_seconds() == due:
+            _fire_hub(st, hub, due, now, out)
 
 
 def _on_clock(st: PatientState, ev: ClockReport, now: datetime, out: list[Effect]) -> None:
@@ -862,7 +886,7 @@ def rebuild(st: PatientState, history: Iterable[Reading], *, now: datetime,
     for r in sorted(history, key=lambda x: (x.measured_at, x.id)):
         _on_reading(st, r, now, sink, evaluate=False)
     for hub, at in (hubs_last_seen or {}).items():
-        _hub_seen(st, hub, at.timestamp(), sink)
+        _hub_seen(st, hub, at.timestamp(), now, sink)
     st.open = {k: Severity(v) for k, v in dict(open_escalations).items()}
     t_now = now.timestamp()
     if st.no_data_due is not None and st.no_data_due <= t_now:

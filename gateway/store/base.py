@@ -236,8 +236,23 @@ class Store(ABC):
 
     @abstractmethod
     def record_trigger(self, trigger: Trigger, now: datetime) -> tuple[Escalation,
-                                                                        EscalationEvent]:
-        """Open an escalation for a trigger, or add evidence to / upgrade the open one."""
+                                                                        EscalationEvent | None]:
+        """Open an escalation for a trigger, or add evidence to / upgrade the open one.
+
+        The event is ``None`` when the trigger's key was applied before.
+        """
+
+    @abstractmethod
+    def rules_checkpoint(self, worker: str) -> datetime | None:
+        """Ingest time up to which ``worker`` has evaluated committed readings."""
+
+    @abstractmethod
+    def set_rules_checkpoint(self, worker: str, ingested_at: datetime) -> None:
+        """Record that ``worker`` evaluated every reading ingested up to ``ingested_at``."""
+
+    @abstractmethod
+    def readings_ingested_since(self, since: datetime, limit: int = 10_000) -> list[Reading]:
+        """Readings with ``ingested_at >= since``, by ingest time then measured time."""
 
     @abstractmethod
     def open_rule_ids(self, patient_id: str) -> set[str]:

@@ -134,9 +134,21 @@ class EscalationStoreMixin:
 
     # -- rules side --------------------------------------------------------
     def record_trigger(self, trigger: Trigger, now: datetime) -> tuple[Escalation,
-                                                                        EscalationEvent]:
-        """Open an escalation for a trigger, or add evidence to / upgrade the open one."""
+                                                                        EscalationEvent | None]:
+        """Open an escalation for a trigger, or add evidence to / upgrade the open one.
+
+        Returns the escalation and the event written; the event is ``None`` when
+        the trigger's ``key`` was applied before (nothing changes).
+        """
         with self._tx() as cur:
+            if trigger.key is not None:
+                seen = self._exec(cur, "SELECT escalation_id FROM escalation_triggers WHERE "
+                                       "patient_id = ? AND rule_id = ? AND trigger_key = ?",
+                                  (trigger.patient_id, trigger.rule_id, trigger.key)).fetchone()
+                if seen is not None:
+                    row = self._exec(cur, f"SELECT {_ESC_COLS} FROM escalations WHERE id = ?",
+                                     (seen[0],)).fetchone()
+                    return self._esc(row), None
             row = self._exec(cur, f"SELECT {_ESC_COLS} FROM escalations WHERE patient_id = ? "
                                   f"AND rule_id = ? AND status <> 'resolved'{self._for_update}",
                              (trigger.patient_id, trigger.rule_id)).fetchone()
@@ -146,7 +158,23 @@ class EscalationStoreMixin:
             else:
                 esc, event = add_trigger(self._esc(row), trigger, now)
                 self._write(cur, esc, event, insert=False)
+            if trigger.key is not None:
+                self._exec(cur, "INSERT INTO escalation_triggers (patient_id, rule_id, "
+                                "trigger_key, escalation_id) VALUES (?, ?, ?, ?)",
+                           (trigger.patient_id, trigger.rule_id, trigger.key, esc.id))
         return esc, event
+
+    def rules_checkpoint(self, worker: str) -> datetime | None:
+        """Ingest time up to which ``worker`` has evaluated committed readings."""
+        rows = self._all("SELECT ingested_at FROM rules_checkpoints WHERE worker = ?", (worker,))
+        return self._from_ts(rows[0][0]) if rows else None
+
+    def set_rules_checkpoint(self, worker: str, ingested_at: datetime) -> None:
+        """Record that ``worker`` evaluated every reading ingested up to ``ingested_at``."""
+        with self._tx() as cur:
+            self._exec(cur, "INSERT INTO rules_checkpoints (worker, ingested_at) VALUES (?, ?) "
+                            "ON CONFLICT (worker) DO UPDATE SET ingested_at = "
+                            "excluded.ingested_at", (worker, self._ts(ingested_at)))
 
     def open_rule_ids(self, patient_id: str) -> set[str]:
         """Rule ids with an escalation not yet resolved for a patient."""

@@ -16,6 +16,7 @@ from abc import abstractmethod
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import resources
 from typing import Any
@@ -46,8 +47,21 @@ from gateway.store.base import (
     Store,
     StoreError,
 )
+from gateway.store.billing_store import BillingStoreMixin
 from gateway.store.escalation_store import EscalationStoreMixin
 from gateway.units import Metric, Unit
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    """One bucket of a metric's series (a local day)."""
+
+    day: date
+    count: int
+    min: float
+    max: float
+    mean: float
+
 
 METRIC_COLUMNS: tuple[str, ...] = tuple(m.value for m in Metric)
 READING_COLUMNS: tuple[str, ...] = (
@@ -75,7 +89,7 @@ def split_sql(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-class SqlStore(EscalationStoreMixin, Store):
+class SqlStore(BillingStoreMixin, EscalationStoreMixin, Store):
     """Dialect-independent store logic."""
 
     dialect: str
@@ -232,13 +246,24 @@ class SqlStore(EscalationStoreMixin, Store):
     def _bool(self, value: bool) -> Any:
         return value
 
+    _ENR_COLS = ("patient_id, practice_id, programs, conditions, consent_date, "
+                 "supervising_physician_id, monitoring_start, active")
+
     def get_enrollment(self, patient_id: str) -> Enrollment:
         """Return a patient's enrolment or raise NotFound."""
+        r = self._one(f"SELECT {self._ENR_COLS} FROM enrollments WHERE patient_id = ?",
+                      (patient_id,), f"enrollment of {patient_id}")
+        return self._enrollment(r)
+
+    def list_enrollments(self, practice_id: str) -> list[Enrollment]:
+        """Enrolments of a practice, by patient id."""
+        rows = self._all(f"SELECT {self._ENR_COLS} FROM enrollments WHERE practice_id = ? "
+                         "ORDER BY patient_id", (practice_id,))
+        return [self._enrollment(r) for r in rows]
+
+    def _enrollment(self, r: Sequence[Any]) -> Enrollment:
         from gateway.model import Condition
 
-        r = self._one("SELECT patient_id, practice_id, programs, conditions, consent_date, "
-                      "supervising_physician_id, monitoring_start, active FROM enrollments "
-                      "WHERE patient_id = ?", (patient_id,), f"enrollment of {patient_id}")
         return Enrollment(
             patient_id=r[0], practice_id=r[1],
             programs=frozenset(Program(p) for p in r[2].split(",") if p),
@@ -328,12 +353,16 @@ class SqlStore(EscalationStoreMixin, Store):
             *(values[c] for c in METRIC_COLUMNS), json.dumps(raw, separators=(",", ":")),
         )
 
+    #: Table holding the unique reading ids (PostgreSQL keeps them apart from the hypertable).
+    _ids_table = "readings"
+
     def _existing_ids(self, cur: Any, ids: list[str]) -> set[str]:
         found: set[str] = set()
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             marks = ", ".join("?" * len(chunk))
-            rows = self._exec(cur, f"SELECT id FROM readings WHERE id IN ({marks})", chunk)
+            rows = self._exec(cur, f"SELECT id FROM {self._ids_table} WHERE id IN ({marks})",
+                              chunk)
             found.update(row[0] for row in rows.fetchall())
         return found
 
@@ -349,13 +378,21 @@ class SqlStore(EscalationStoreMixin, Store):
         if not first:
             return AddResult((), tuple(duplicates))
         with self._tx() as cur:
-            existing = self._existing_ids(cur, list(first))
-            new = [r for rid, r in first.items() if rid not in existing]
-            duplicates.extend(rid for rid in first if rid in existing)
+            new = self._store_new(cur, first, ingested_at)
+            stored = {r.id for r in new}
+            duplicates.extend(rid for rid in first if rid not in stored)
             if new:
-                self._insert_reading_rows(cur, [self._reading_row(r, ingested_at) for r in new])
                 self._bump_rollup(cur, new)
         return AddResult(tuple(r.id for r in new), tuple(duplicates))
+
+    def _store_new(self, cur: Any, first: dict[str, Reading],
+                   ingested_at: datetime) -> list[Reading]:
+        """Insert the readings whose ids are not stored yet; return those."""
+        existing = self._existing_ids(cur, list(first))
+        new = [r for rid, r in first.items() if rid not in existing]
+        if new:
+            self._insert_reading_rows(cur, [self._reading_row(r, ingested_at) for r in new])
+        return new
 
     def _bump_rollup(self, cur: Any, readings: Sequence[Reading]) -> None:
         zones = self._patient_zones(cur, {r.patient_id for r in readings})
@@ -423,6 +460,30 @@ class SqlStore(EscalationStoreMixin, Store):
         sql += " ORDER BY measured_at, id LIMIT ?"
         params.append(int(limit))
         return [self._reading(r) for r in self._all(sql, params)]
+
+    def metric_series(self, patient_id: str, metric: Metric, start: datetime, end: datetime,
+                      tz: str) -> list[SeriesPoint]:
+        """Per local day in ``tz``: count, min, max and mean of ``metric`` in ``[start, end)``."""
+        col = Metric(metric).value
+        rows = self._all(f"SELECT measured_at, {col} FROM readings WHERE patient_id = ? AND "
+                         f"measured_at >= ? AND measured_at < ? AND {col} IS NOT NULL "
+                         "ORDER BY measured_at",
+                         (patient_id, self._ts(start), self._ts(end)))
+        zone = ZoneInfo(tz)
+        days: dict[date, list[float]] = {}
+        for at, value in rows:
+            instant = self._from_ts(at)
+            assert instant is not None
+            days.setdefault(instant.astimezone(zone).date(), []).append(float(value))
+        return [SeriesPoint(day, len(v), min(v), max(v), sum(v) / len(v))
+                for day, v in sorted(days.items())]
+
+    def readings_ingested_since(self, since: datetime, limit: int = 10_000) -> list[Reading]:
+        """Readings with ``ingested_at >= since``, by ingest time then measured time."""
+        rows = self._all(f"SELECT {_READING_SELECT} FROM readings WHERE ingested_at >= ? "
+                         "ORDER BY ingested_at, measured_at, id LIMIT ?",
+                         (self._ts(since), int(limit)))
+        return [self._reading(r) for r in rows]
 
     def count_readings(self, patient_id: str | None = None) -> int:
         """Number of stored readings."""

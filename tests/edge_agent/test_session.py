@@ -171,3 +171,24 @@ async def test_racp_before_subscribe_refused_by_fake(hub: HubClock) -> None:
     await link.connect()
     with pytest.raises(LinkError, match="before subscribing"):
         await link.write(RACP, report_all_records())
+
+
+class FullDiskOutbox(Outbox):
+    def add(self, item):  # type: ignore[override]
+        import sqlite3
+
+        raise sqlite3.OperationalError("database or disk is full")
+
+
+async def test_outbox_failure_ends_session_loudly(tmp_path: Path, hub: HubClock) -> None:
+    from edge_agent.session import OutboxWriteError
+
+    box = FullDiskOutbox(tmp_path / "full.db")
+    dev = device(DeviceKind.BP_CUFF, "AA:01", "BP-1", hub.wall)
+    dev.backlog = [bp(hub.wall())]
+    with pytest.raises(OutboxWriteError, match="disk is full"):
+        await session(box, hub, DeviceKind.BP_CUFF).run(FakeLink(dev))
+    gdev = device(DeviceKind.GLUCOMETER, "AA:04", "GL-1", hub.wall)
+    gdev.stored = [(0, glucose(0, hub.wall()))]
+    with pytest.raises(OutboxWriteError):
+        await session(box, hub, DeviceKind.GLUCOMETER, "AA:04").run(FakeLink(gdev))

@@ -126,3 +126,23 @@ def test_timers_claim_lease_and_move(store: Store) -> None:
     store.set_timer("p1", "pt1", "adherence.no_data", now + timedelta(days=3))
     store.complete_timer(c)
     assert len(store.list_timers("pt1")) == 1
+
+
+def test_trigger_key_applies_once_even_after_resolve(store: Store) -> None:
+    t = Trigger("p1", "pt1", "bp.severe", 1, Severity.URGENT, T0, "BP 190/100", {}, {"r": 1},
+                key="reading-1")
+    e1, ev1 = store.record_trigger(t, T0)
+    again, ev2 = store.record_trigger(t, T0 + timedelta(seconds=1))
+    assert ev1 is not None and ev2 is None and again.id == e1.id
+    assert store.get_escalation(e1.id).trigger_count == 1
+    store.transition(e1.id, Action.RESOLVE, "c", T0, disposition=Disposition.FALSE_POSITIVE)
+    _, ev3 = store.record_trigger(t, T0 + timedelta(seconds=2))
+    assert ev3 is None  # re-evaluating the same reading does not reopen
+    assert len(store.list_escalations("p1", status=None)) == 1
+
+
+def test_rules_checkpoint(store: Store) -> None:
+    assert store.rules_checkpoint("w") is None
+    store.set_rules_checkpoint("w", T0)
+    store.set_rules_checkpoint("w", T0 + timedelta(seconds=5))
+    assert store.rules_checkpoint("w") == T0 + timedelta(seconds=5)

@@ -203,3 +203,17 @@ def test_sql_looking_text_is_data(store: Store) -> None:
     store.upsert_patient(Patient("pt1", "p1", evil, evil, evil, None, "UTC"))
     assert store.get_patient("pt1").given_name == evil
     assert store.get_practice("p1").name == evil
+
+
+def test_metric_series_by_local_day(store: Store) -> None:
+    seed_patient(store, tz="America/Chicago")
+    # 2026-03-02 05:30 UTC is 23:30 on Mar 1 in Chicago (CST).
+    store.add_readings([weight("a", datetime(2026, 3, 1, 15, tzinfo=UTC), 80.0),
+                        weight("b", datetime(2026, 3, 2, 5, 30, tzinfo=UTC), 82.0),
+                        weight("c", datetime(2026, 3, 2, 15, tzinfo=UTC), 81.0),
+                        bp("d", datetime(2026, 3, 2, 15, 5, tzinfo=UTC), 120, 80)], T0)
+    series = store.metric_series(  # type: ignore[attr-defined]
+        "pt1", Metric.WEIGHT, datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC),
+        "America/Chicago")
+    got = [(p.day, p.count, p.min, p.max, p.mean) for p in series]
+    assert got == [(date(2026, 3, 1), 2, 80.0, 82.0, 81.0), (date(2026, 3, 2), 1, 81.0, 81.0, 81.0)]

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 from gateway.model import DeviceKind, Flag, Measurement, Reading
 from gateway.units import Metric, Unit, lb_to_kg
-
 from rules.definitions import RuleSet, load_defaults, override_from_json
 from rules.engine import (
     ClockReport,

@@ -48,8 +48,13 @@ CREATE TABLE device_assignments (
     end_at TIMESTAMPTZ
 );
 CREATE INDEX device_assignments_serial ON device_assignments (device_serial, start_at);
+-- Uniqueness of readings by id lives in reading_ids: a TimescaleDB hypertable
+-- cannot have a unique index that leaves out its time column.
+CREATE TABLE reading_ids (
+    id TEXT PRIMARY KEY
+);
 CREATE TABLE readings (
-    id TEXT PRIMARY KEY,
+    id TEXT NOT NULL,
     practice_id TEXT NOT NULL,
     patient_id TEXT NOT NULL,
     device_serial TEXT NOT NULL,
@@ -66,7 +71,8 @@ CREATE TABLE readings (
     weight DOUBLE PRECISION, systolic DOUBLE PRECISION, diastolic DOUBLE PRECISION,
     mean_arterial DOUBLE PRECISION, pulse DOUBLE PRECISION, spo2 DOUBLE PRECISION,
     perfusion_index DOUBLE PRECISION, glucose DOUBLE PRECISION, battery DOUBLE PRECISION,
-    raw TEXT NOT NULL
+    raw TEXT NOT NULL,
+    PRIMARY KEY (id, measured_at)
 );
 CREATE INDEX readings_patient_time ON readings (patient_id, measured_at);
 CREATE TABLE reading_days (

@@ -49,3 +49,17 @@ CREATE TABLE rule_timers (
     UNIQUE (patient_id, kind, subject)
 );
 CREATE INDEX rule_timers_due ON rule_timers (due_at);
+-- Each finding is applied once: re-evaluating a reading after a crash finds its key here.
+CREATE TABLE escalation_triggers (
+    patient_id TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    trigger_key TEXT NOT NULL,
+    escalation_id TEXT NOT NULL,
+    PRIMARY KEY (patient_id, rule_id, trigger_key)
+);
+-- How far the rules engine has evaluated committed readings (by ingest time).
+CREATE TABLE rules_checkpoints (
+    worker TEXT PRIMARY KEY,
+    ingested_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX readings_ingested ON readings (ingested_at);

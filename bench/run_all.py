@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""Run every benchmark under bench/ and write BENCHMARKS.md.
+
+Each benchmark is a script that prints a markdown section to stdout (and
+progress to stderr).  They run one after another in one invocation, so the
+ratios between them hold on a noisy machine.  ``--only NAME`` runs a subset;
+``--out FILE`` writes elsewhere (default BENCHMARKS.md at the repository root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: (name, script, timeout seconds) in run order.
+BENCHMARKS: list[tuple[str, str, int]] = [
+    ("compare", "bench/pipeline_compare.py", 900),
+    ("ingest", "bench/ingest_throughput.py", 900),
+    ("e2e", "bench/end_to_end.py", 900),
+    ("rules", "bench/rules_engine.py", 600),
+    ("paging", "bench/paging_latency.py", 300),
+    ("billing", "bench/billing_month.py", 600),
+    ("queue", "bench/queue_page.py", 300),
+    ("timescale", "bench/timescale_compare.py", 600),
+]
+
+
+def _cmd(*args: str) -> str:
+    try:
+        out = subprocess.run(args, capture_output=True, text=True, timeout=10, check=False)
+        return (out.stdout or out.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "n/a"
+
+
+def machine() -> str:
+    """A markdown description of this machine."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "unknown"
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    commit = _cmd("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")
+    return "\n".join([
+        f"- date: {dt.datetime.now(dt.UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- commit: {commit}",
+        f"- CPU: {cpu}, {os.cpu_count()} cores; memory {mem}",
+        f"- OS: {platform.platform()}; Python {platform.python_version()}",
+        f"- PostgreSQL: {_cmd('psql', '--version')}; Mosquitto: {_cmd('mosquitto', '-h')}",
+    ])
+
+
+def main() -> int:
+    """Run the benchmarks and write the report."""
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", action="append", help="run only these (repeatable)")
+    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = ap.parse_args()
+    sections = []
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name, script, timeout in BENCHMARKS:
+        if args.only and name not in args.only:
+            continue
+        path = ROOT / script
+        if not path.exists():
+            sections.append(f"## {name}\n\nnot run: {script} does not exist yet.\n")
+            continue
+        print(f"== {name}: {script}", file=sys.stderr, flush=True)
+        try:
+            res = subprocess.run([sys.executable, str(path)], cwd=ROOT, env=env, text=True,
+                                 stdout=subprocess.PIPE, timeout=timeout, check=False)
+            body = res.stdout.strip() or "(no output)"
+            if res.returncode != 0:
+                body += f"\n\n**failed with exit code {res.returncode}** (see stderr of the run)."
+        except subprocess.TimeoutExpired:
+            body = f"**timed out after {timeout} s**"
+        sections.append(body + "\n")
+    header = ("# Benchmarks\n\nProduced by `python3 dev.py bench` (`bench/run_all.py`); every "
+              "number below was measured by that run on this machine. Targets come from the "
+              "issues; a missed target is stated as missed.\n\n## Machine\n\n" + machine()
+              + "\n")
+    Path(args.out).write_text(header + "\n" + "\n".join(sections))
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

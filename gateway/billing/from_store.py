@@ -1,0 +1,53 @@
+"""Month-end billing over a practice, from the store (the same pure evaluation).
+
+Reads device days from the day rollup and time entries from the store, builds
+the inputs of :func:`gateway.billing.evaluate_month` and runs it per patient.
+The CLI's file-based ``billing evaluate`` and this function share that one
+pure function, so the biller's page and the CLI agree on the same data.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.billing.evaluate import evaluate_month
+from gateway.billing.model import BillingProfile, MonthReport, Performer, TimeEntry
+from gateway.billing.rules import DEFAULT_RULES, BillingMonth, BillingRules
+
+#: How far back device days are read to place RPM periods and the one-time 99453.
+HISTORY = timedelta(days=400)
+
+
+def practice_month(store: Any, practice_id: str, month: BillingMonth, *,
+                   rules: BillingRules = DEFAULT_RULES) -> list[MonthReport]:
+    """Evaluate ``month`` for every enrolled patient of a practice."""
+    practice = store.get_practice(practice_id)
+    tz = ZoneInfo(practice.timezone)
+    patients = {p.id: p for p in store.list_patients(practice_id)}
+    enrollments = [e for e in store.list_enrollments(practice_id) if e.patient_id in patients]
+    first = month.first_day - HISTORY
+    # all days the store holds around the month: the evaluation decides what counts
+    days = store.device_days(practice_id, first, month.last_day + HISTORY)
+    start = datetime.combine(month.first_day, datetime.min.time(), tz).astimezone(UTC)
+    end = datetime.combine(month.last_day + timedelta(days=1), datetime.min.time(),
+                           tz).astimezone(UTC)
+    entries: dict[str, list[TimeEntry]] = defaultdict(list)
+    for te in store.list_time_entries(practice_id, start - timedelta(days=1),
+                                      end + timedelta(days=1)):
+        entries[te.patient_id].append(TimeEntry(
+            patient_id=te.patient_id, program=te.program, started_at=te.started_at,
+            minutes=te.minutes, interactive=te.interactive,
+            performed_by=Performer(te.performed_by), id=str(te.id)))
+    reports = []
+    for e in enrollments:
+        profile = BillingProfile(
+            patient_id=e.patient_id, timezone=patients[e.patient_id].timezone,
+            programs=e.programs, conditions=frozenset(c.value for c in e.conditions),
+            consent_date=e.consent_date, monitoring_start=e.monitoring_start)
+        reports.append(evaluate_month(profile, days.get(e.patient_id, ()),
+                                      entries.get(e.patient_id, ()), month,
+                                      practice_tz=practice.timezone, rules=rules))
+    return reports
