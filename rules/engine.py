@@ -7,9 +7,10 @@ in force need:
 
 * ``series[metric]``: readings of a metric, sorted by measured time, kept for
   the longest window any rule needs on that metric (``retention``), e.g.
-  SpO2 for 60 min (7 days + 60 min with the opt-in drop rule), BP for
-  8 days, glucose for 15 days.  Entries are ``(epoch_s, reading_id, value,
-  local_day_ordinal)`` tuples; glucose LO/HI are stored as -inf/+inf.
+  SpO2 for 60 min + 12 h (so a reading up to 12 h late still pairs; 7 days
+  more with the opt-in drop rule), BP for 8 days, glucose for 15 days.
+  Entries are ``(epoch_s, reading_id, value, local_day_ordinal)`` tuples;
+  glucose LO/HI are stored as -inf/+inf.
 * ``daily[metric]``: the first reading of each local day (weight), for the
   last ``day_keep`` days (8 with the 7-day rule and its 8-day fallback).
 * the newest measured time seen, the last qualifying reading and hub
@@ -41,11 +42,13 @@ the same key replaces the previous one).  The caller delivers
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -54,6 +57,7 @@ from gateway.model import Condition, Flag, Reading
 from gateway.units import Metric, kg_to_lb
 from rules import text
 from rules.definitions import (
+    EPS,
     OP_SYMBOL,
     BaselineDropSpec,
     Clause,
@@ -180,36 +184,86 @@ Effect = Escalation | ScheduleTimer
 # --------------------------------------------------------------------------- state
 
 class Series:
-    """Readings of one metric, sorted by (time, id), bounded by ``retention`` seconds."""
+    """Readings of one metric, sorted by (time, id), bounded by ``retention`` seconds.
 
-    __slots__ = ("entries", "retention")
+    Column arrays (time, value, local day) plus the reading ids: about 28
+    bytes per kept value instead of ~130 for a tuple of boxed floats.
+    """
+
+    __slots__ = ("days", "ids", "retention", "times", "values")
 
     def __init__(self, retention: float) -> None:
-        self.entries: list[Entry] = []
+        self.times = array("d")
+        self.values = array("d")
+        self.days = array("l")
+        self.ids: list[str] = []
         self.retention = retention
 
-    def add(self, e: Entry, newest: float) -> bool:
-        """Insert ``e`` unless it is older than ``newest - retention``; prune the front."""
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, t: float, rid: str, v: float, day: int, newest: float) -> bool:
+        """Insert a value unless it is older than ``newest - retention``; prune the front."""
         cutoff = newest - self.retention
-        if e[0] < cutoff:
+        if t < cutoff:
             return False
-        es = self.entries
-        if not es or e >= es[-1]:
-            es.append(e)
+        ts, ids = self.times, self.ids
+        n = len(ids)
+        if not n or t > ts[-1] or (t == ts[-1] and rid > ids[-1]):
+            ts.append(t)  # the common case: in order
+            self.values.append(v)
+            self.days.append(day)
+            ids.append(rid)
         else:
-            es.insert(bisect_left(es, e), e)
-        if es[0][0] < cutoff:
-            del es[: bisect_left(es, cutoff, key=_time)]
+            i = bisect_left(ts, t)
+            while i < n and ts[i] == t and ids[i] < rid:
+                i += 1
+            if i < n and ts[i] == t and ids[i] == rid:
+                return False  # the same reading again (redelivery): keep one
+            ts.insert(i, t)
+            self.values.insert(i, v)
+            self.days.insert(i, day)
+            ids.insert(i, rid)
+        if ts[0] < cutoff:
+            k = bisect_left(ts, cutoff)
+            del ts[:k], self.values[:k], self.days[:k], ids[:k]
         return True
+
+    def entry(self, i: int) -> Entry:
+        """The ``i``-th kept value as ``(time, id, value, day)``."""
+        return (self.times[i], self.ids[i], self.values[i], self.days[i])
 
     def between(self, lo: float, hi: float) -> list[Entry]:
         """Entries with ``lo <= time <= hi``."""
-        es = self.entries
-        return es[bisect_left(es, lo, key=_time): bisect_right(es, hi, key=_time)]
+        ts = self.times
+        return [self.entry(i) for i in range(bisect_left(ts, lo), bisect_right(ts, hi))]
+
+    @property
+    def entries(self) -> list[Entry]:
+        """Every kept value as entries (for tests and snapshots)."""
+        return [self.entry(i) for i in range(len(self.ids))]
+
+    def copy(self) -> Series:
+        """An independent copy."""
+        s = Series(self.retention)
+        s.times, s.values, s.days = array("d", self.times), array("d", self.values), \
+            array("l", self.days)
+        s.ids = list(self.ids)
+        return s
 
 
-def _time(e: Entry) -> float:
-    return e[0]
+
+
+@lru_cache(maxsize=256)
+def _predicate(c: Clause) -> Callable[[float], bool]:
+    """``c.test`` as a C-level bound method when the clause has one comparison (hot path)."""
+    ops = c.ops()
+    if len(ops) == 1:
+        op, x = ops[0]
+        bound = {"ge": (x - EPS).__le__, "gt": (x + EPS).__lt__,
+                 "le": (x + EPS).__ge__, "lt": (x - EPS).__gt__}[op]
+        return bound
+    return c.test
 
 
 @dataclass(slots=True)
@@ -224,22 +278,27 @@ class PatientState:
     late_bound: timedelta = DEFAULT_LATE_BOUND
     rules: tuple[Rule, ...] = ()
     valid_until: datetime | None = None
-    by_metrics: dict[frozenset[Metric], tuple[Rule, ...]] = field(default_factory=dict)
+    by_metrics: dict[frozenset[Metric], tuple[tuple[Any, Rule], ...]] = field(
+        default_factory=dict)  # metrics of a reading -> (handler, rule) plan, cached
     metric_rules: dict[Metric, tuple[Rule, ...]] = field(default_factory=dict)
     any_reading_rules: tuple[Rule, ...] = ()
     series: dict[Metric, Series] = field(default_factory=dict)
     daily: dict[Metric, dict[int, Entry]] = field(default_factory=dict)
     day_keep: int = 0
+    retention: dict[Metric, float] = field(default_factory=dict)  # shared with the plan
+    daily_metrics: frozenset[Metric] = frozenset()
     newest: float | None = None
     newest_day: int = 0
     no_data: Rule | None = None
     last_qualifying: float | None = None
+    last_qualifying_day: int = 0
     no_data_due: float | None = None
     no_data_fired: float | None = None
     hub_rule: Rule | None = None
     clock_rule: Rule | None = None
     hub_seen: dict[str, float] = field(default_factory=dict)
     hub_fired: dict[str, float] = field(default_factory=dict)
+    hub_armed: dict[str, float] = field(default_factory=dict)  # hub -> scheduled due
     open: dict[str, Severity] = field(default_factory=dict)
 
     def approx_size(self) -> int:
@@ -250,7 +309,7 @@ class PatientState:
         """
         n = 64
         for s in self.series.values():
-            n += sum(18 + len(e[1]) for e in s.entries)
+            n += sum(18 + len(rid) for rid in s.ids)
         for d in self.daily.values():
             n += sum(22 + len(e[1]) for e in d.values())
         n += sum(len(k) + 1 for k in self.open)
@@ -265,12 +324,11 @@ class PatientState:
             setattr(st, name, getattr(self, name))
         st.series = {}
         for m, s in self.series.items():
-            ns = Series(s.retention)
-            ns.entries = list(s.entries)
-            st.series[m] = ns
+            st.series[m] = s.copy()
         st.daily = {m: dict(d) for m, d in self.daily.items()}
         st.hub_seen = dict(self.hub_seen)
         st.hub_fired = dict(self.hub_fired)
+        st.hub_armed = dict(self.hub_armed)
         st.open = dict(self.open)
         return st
 
@@ -331,21 +389,33 @@ def history_needed(rules: Iterable[Rule]) -> timedelta:
     return timedelta(seconds=need)
 
 
-def _configure(st: PatientState, now: datetime) -> None:
-    comp = compose(st.ruleset, st.conditions, st.overrides, now=now)
-    st.rules = comp.rules
-    st.valid_until = comp.valid_until
-    st.by_metrics = {}
+@dataclass(frozen=True, slots=True, eq=False)
+class _Plan:
+    """Everything derived from a composed rule tuple; shared by every patient with it."""
+
+    rules: tuple[Rule, ...]
+    metric_rules: dict[Metric, tuple[Rule, ...]]
+    any_reading_rules: tuple[Rule, ...]
+    retention: dict[Metric, float]
+    daily_metrics: frozenset[Metric]
+    day_keep: int
+    no_data: Rule | None
+    hub_rule: Rule | None
+    clock_rule: Rule | None
+    by_metrics: dict[frozenset[Metric], tuple[tuple[Any, Rule], ...]]
+
+
+@lru_cache(maxsize=4096)
+def _plan(rules: tuple[Rule, ...]) -> _Plan:
     per_metric: dict[Metric, list[Rule]] = {}
     any_rules: list[Rule] = []
     retention: dict[Metric, float] = {}
     daily: set[Metric] = set()
-    st.day_keep = 0
-    st.no_data = st.hub_rule = st.clock_rule = None
-    for rule in st.rules:
+    day_keep = 0
+    no_data = hub_rule = clock_rule = None
+    for rule in rules:
         s = rule.spec
-        ms = _rule_metrics(rule)
-        for m in ms:
+        for m in _rule_metrics(rule):
             per_metric.setdefault(m, []).append(rule)
         if isinstance(s, ThresholdSpec) and any(
             c.flag is not None and c.flag not in (Flag.GLUCOSE_LO, Flag.GLUCOSE_HI)
@@ -356,27 +426,42 @@ def _configure(st: PatientState, now: datetime) -> None:
             retention[m] = max(retention.get(m, 0.0), sec)
         if isinstance(s, DeltaSpec):
             daily.add(s.metric)
-            st.day_keep = max(st.day_keep, s.days_back, *s.fallback_days)
+            day_keep = max(day_keep, s.days_back, *s.fallback_days)
         elif isinstance(s, NoDataSpec):
-            st.no_data = rule
+            no_data = rule
         elif isinstance(s, HubOfflineSpec):
-            st.hub_rule = rule
+            hub_rule = rule
         elif isinstance(s, DeviceClockSpec):
-            st.clock_rule = rule
-    st.metric_rules = {m: tuple(rs) for m, rs in per_metric.items()}
-    st.any_reading_rules = tuple(any_rules)
-    for m, sec in retention.items():
-        if m in st.series:
-            st.series[m].retention = sec
-        else:
-            st.series[m] = Series(sec)
+            clock_rule = rule
+    return _Plan(rules, {m: tuple(rs) for m, rs in per_metric.items()}, tuple(any_rules),
+                 retention, frozenset(daily), day_keep, no_data, hub_rule, clock_rule, {})
+
+
+@lru_cache(maxsize=64)
+def _conditions(conds: tuple[Condition, ...]) -> frozenset[Condition]:
+    return frozenset(conds)
+
+
+def _configure(st: PatientState, now: datetime) -> None:
+    comp = compose(st.ruleset, st.conditions, st.overrides, now=now)
+    plan = _plan(comp.rules)
+    st.valid_until = comp.valid_until
+    st.rules = plan.rules
+    st.metric_rules = plan.metric_rules
+    st.any_reading_rules = plan.any_reading_rules
+    st.by_metrics = plan.by_metrics
+    st.retention = plan.retention
+    st.daily_metrics = plan.daily_metrics
+    st.day_keep = plan.day_keep
+    st.no_data, st.hub_rule, st.clock_rule = plan.no_data, plan.hub_rule, plan.clock_rule
+    st.last_qualifying_day = 0
     for m in list(st.series):
-        if m not in retention:
+        if m in plan.retention:
+            st.series[m].retention = plan.retention[m]
+        else:
             del st.series[m]
-    for m in daily:
-        st.daily.setdefault(m, {})
     for m in list(st.daily):
-        if m not in daily:
+        if m not in plan.daily_metrics:
             del st.daily[m]
 
 
@@ -386,8 +471,8 @@ def new_state(patient_id: str, timezone: str | ZoneInfo,
               late_bound: timedelta = DEFAULT_LATE_BOUND) -> PatientState:
     """Empty state for a patient with the rules composed at ``now``."""
     tz = timezone if isinstance(timezone, ZoneInfo) else ZoneInfo(timezone)
-    st = PatientState(patient_id, tz, frozenset(Condition(c) for c in conditions), ruleset,
-                      tuple(overrides), late_bound)
+    conds = _conditions(tuple(sorted(Condition(c) for c in conditions)))
+    st = PatientState(patient_id, tz, conds, ruleset, tuple(overrides), late_bound)
     _configure(st, now)
     return st
 
@@ -467,12 +552,15 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
             for d in st.daily.values():
                 for old in [k for k in d if k < keep]:
                     del d[old]
-    if st.no_data is not None and r.qualifying and (
+    if st.no_data is not None and (
         st.last_qualifying is None or t > st.last_qualifying
-    ):
+    ) and r.qualifying:
         st.last_qualifying = t
         assert isinstance(st.no_data.spec, NoDataSpec)
-        due = _local_midnight(st, day + st.no_data.spec.full_days + 1)
+        due = st.no_data_due
+        if day != st.last_qualifying_day or due is None:  # due moves only with the day
+            st.last_qualifying_day = day
+            due = _local_midnight(st, day + st.no_data.spec.full_days + 1)
         if due != st.no_data_due:
             st.no_data_due = due
             if due <= now.timestamp():  # a late reading: the gap is already over
@@ -488,21 +576,25 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
     assert newest is not None
     new_first: list[tuple[Metric, int]] = []
     for metric, v in vals.items():
-        e = (t, r.id, v, day)
         s = st.series.get(metric)
+        if s is None and metric in st.retention:  # created on first use: idle metrics cost 0
+            s = st.series[metric] = Series(st.retention[metric])
         if s is not None:
-            s.add(e, newest)
+            s.add(t, r.id, v, day, newest)
         dd = st.daily.get(metric)
+        if dd is None and metric in st.daily_metrics:
+            dd = st.daily[metric] = {}
         if dd is not None and math.isfinite(v) and day >= st.newest_day - st.day_keep:
             cur = dd.get(day)
+            e = (t, r.id, v, day)
             if cur is None or e < cur:
                 dd[day] = e
                 new_first.append((metric, day))
     if not evaluate:
         return
     key = frozenset(vals)
-    rules = st.by_metrics.get(key)
-    if rules is None:
+    plan = st.by_metrics.get(key)
+    if plan is None:
         seen: dict[str, Rule] = {}
         for m in vals:
             for rule in st.metric_rules.get(m, ()):
@@ -510,23 +602,14 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
         for rule in st.any_reading_rules:
             seen.setdefault(rule.id, rule)
         order = {rule.id: i for i, rule in enumerate(st.rules)}
-        rules = tuple(sorted(seen.values(), key=lambda x: order[x.id]))
-        st.by_metrics[key] = rules
+        rules = sorted(seen.values(), key=lambda x: order[x.id])
+        plan = tuple((_HANDLERS[type(rule.spec)], rule) for rule in rules
+                     if type(rule.spec) in _HANDLERS)
+        st.by_metrics[key] = plan
     ctx = _Ctx(st, r, t=t, day=day, vals=vals, now=now, out=out)
-    for rule in rules:
-        spec = rule.spec
-        if isinstance(spec, ThresholdSpec):
-            ctx.threshold(rule, spec)
-        elif isinstance(spec, DeltaSpec):
-            for metric, d0 in new_first:
-                if metric is spec.metric:
-                    ctx.delta(rule, spec, d0)
-        elif isinstance(spec, BaselineDropSpec):
-            ctx.baseline_drop(rule, spec)
-        elif isinstance(spec, WindowAverageSpec):
-            ctx.window_average(rule, spec)
-        elif isinstance(spec, FrequencySpec):
-            ctx.frequency(rule, spec)
+    ctx.new_first = new_first
+    for handler, rule in plan:
+        handler(ctx, rule, rule.spec)
 
 
 def _dt(epoch: float) -> datetime:
@@ -563,12 +646,13 @@ def _ev(metric: Metric, e: Entry) -> EvidenceReading:
 class _Ctx:
     """Evaluation of the rules for one reading (kept off the state for clarity)."""
 
-    __slots__ = ("day", "now", "out", "r", "st", "t", "vals")
+    __slots__ = ("day", "new_first", "now", "out", "r", "st", "t", "vals")
 
     def __init__(self, st: PatientState, r: Reading, *, t: float, day: int,
                  vals: dict[Metric, float], now: datetime, out: list[Effect]) -> None:
         self.st, self.r, self.t, self.day, self.vals, self.now, self.out = (
             st, r, t, day, vals, now, out)
+        self.new_first: list[tuple[Metric, int]] = []
 
     def _cutoff(self, metric: Metric) -> float:
         s = self.st.series[metric]
@@ -609,8 +693,10 @@ class _Ctx:
                     m = Metric.GLUCOSE if c.flag in (Flag.GLUCOSE_LO, Flag.GLUCOSE_HI) else None
                     if m is not None and m in self.vals:
                         evidence.append(_ev(m, (self.t, self.r.id, self.vals[m], self.day)))
-                    parts.append(f"{special.upper()} reading at "
-                                 f"{text.local_time(self.t, self.st.tz)}")
+                    side = {"lo": "below", "hi": "above"}.get(special)
+                    what = f" (meter {side} its range)" if side else ""
+                    parts.append(f"{text.label(m) if m else 'Reading'} {special.upper()}{what}"
+                                 f" at {text.local_time(self.t, self.st.tz)}")
                     values[str(c.flag)] = True
                 continue
             assert c.metric is not None
@@ -631,15 +717,20 @@ class _Ctx:
             if c.count == 1:
                 parts.append(f"{text.LABEL[c.metric]} {text.value(c.metric, v)} at "
                              f"{text.local_time(self.t, self.st.tz)} "
-                             f"(threshold {text.clause(c)})")
+                             f"(threshold: {text.clause(c, lower=True)})")
             else:
                 listed = ", ".join(f"{text.value(c.metric, e[2])} at "
                                    f"{text.local_time(e[0], self.st.tz)}" for e in used)
                 parts.append(f"{text.LABEL[c.metric]} {listed}: {len(used)} readings within "
-                             f"{text.duration(c.within)} (threshold {text.clause(c)})")
+                             f"{text.duration(c.within)} (threshold: {text.clause(c, lower=True)})")
         if parts:
             _emit(self.st, rule, self.t, self.now, self.out, readings=_dedupe(evidence),
                   values=values, summary="; ".join(parts) + ".")
+
+    def deltas(self, rule: Rule, spec: DeltaSpec) -> None:
+        for metric, changed_day in self.new_first:
+            if metric is spec.metric:
+                self.delta(rule, spec, changed_day)
 
     def delta(self, rule: Rule, spec: DeltaSpec, changed_day: int) -> None:
         st = self.st
@@ -676,7 +767,7 @@ class _Ctx:
             return
         s = self.st.series[spec.metric]
         lo = max(self.t - spec.baseline_days * DAY_S, self._cutoff(spec.metric))
-        base = [e[2] for e in s.between(lo, self.t) if e[0] < self.t]
+        base = s.values[bisect_left(s.times, lo): bisect_left(s.times, self.t)].tolist()
         if len(base) < spec.min_baseline_readings:
             return
         med = median(base)
@@ -697,35 +788,35 @@ class _Ctx:
                        f"{text.value(spec.metric, med)} ({len(base)} readings) on "
                        f"{len(used)} readings within {text.duration(spec.within)}."))
 
-    def _window(self, metric: Metric, days: int) -> list[Entry]:
-        """Kept entries of ``metric`` on the last ``days`` local days up to the newest."""
+    def _window(self, metric: Metric, days: int) -> tuple[Series | None, int]:
+        """The series of ``metric`` and the index where its last ``days`` local days start."""
         s = self.st.series.get(metric)
         if s is None:
-            return []
-        first_day = self.st.newest_day - days + 1
-        cutoff = self._cutoff(metric)
-        es = s.entries
-        i = len(es)
-        while i > 0 and es[i - 1][3] >= first_day and es[i - 1][0] >= cutoff:
-            i -= 1
-        return es[i:]
+            return None, 0
+        # Local day is monotonic in time, so both bounds are binary searches.
+        return s, max(bisect_left(s.days, self.st.newest_day - days + 1),
+                      bisect_left(s.times, self._cutoff(metric)))
 
     def window_average(self, rule: Rule, spec: WindowAverageSpec) -> None:
         if self.day < self.st.newest_day - spec.days + 1:
             return  # a late reading outside the current window changes nothing
         per = {m: self._window(m, spec.days) for m in spec.metrics}
-        main = per[spec.metrics[0]]
-        n = len(main)
-        ndays = len({e[3] for e in main})
-        if n < spec.min_readings or ndays < spec.min_days:
+        main, i0 = per[spec.metrics[0]]
+        if main is None:
             return
-        means = {m: sum(e[2] for e in es) / len(es) for m, es in per.items() if es}
+        n = len(main) - i0
+        if n < spec.min_readings or len(set(main.days[i0:])) < spec.min_days:
+            return
+        ndays = len(set(main.days[i0:]))
+        means = {m: sum(s.values[i:]) / (len(s) - i)
+                 for m, (s, i) in per.items() if s is not None and len(s) > i}
         fired = [c for c in spec.clauses if c.metric in means and c.test(means[c.metric])]
         if not fired:
             return
-        ev = [_ev(m, e) for m, es in per.items() for e in es]
+        ev = [_ev(m, s.entry(j)) for m, (s, i) in per.items() if s is not None
+              for j in range(i, len(s))]
         mean_txt = ", ".join(f"{text.LABEL[m].lower()} {text.num(v)}" for m, v in means.items())
-        thr = " or ".join(text.clause(c) for c in spec.clauses)
+        thr = " or ".join(text.clause(c, lower=True) for c in spec.clauses)
         _emit(self.st, rule, self.t, self.now, self.out, readings=ev,
               values={f"mean_{m}": v for m, v in means.items()} | {"readings": n, "days": ndays},
               summary=(f"Mean over the last {spec.days} days: {mean_txt} mmHg "
@@ -736,16 +827,20 @@ class _Ctx:
         metric = spec.clause.metric
         if metric is None or self.day < self.st.newest_day - spec.days + 1:
             return
-        es = self._window(metric, spec.days)
-        n = len(es)
+        s, i0 = self._window(metric, spec.days)
+        if s is None:
+            return
+        n = len(s) - i0
         if n < spec.min_readings:
             return
-        hits = [e for e in es if spec.clause.test(e[2])]
-        share = len(hits) / n
+        pred = _predicate(spec.clause)
+        k = sum(map(pred, s.values[i0:]))
+        share = k / n
         if spec.min_share is not None and share < spec.min_share - 1e-12:
             return
-        if spec.min_count is not None and len(hits) < spec.min_count:
+        if spec.min_count is not None and k < spec.min_count:
             return
+        hits = [s.entry(j) for j in range(i0, len(s)) if pred(s.values[j])]
         need = []
         if spec.min_share is not None:
             need.append(f">= {text.num(spec.min_share * 100)} %")
@@ -758,6 +853,15 @@ class _Ctx:
                        f"last {spec.days} days ({text.num(share * 100)} %) were "
                        f"{text.clause(spec.clause).removeprefix(text.LABEL[metric]).strip()}; "
                        f"threshold {' and '.join(need)} with >= {spec.min_readings} readings."))
+
+
+_HANDLERS: dict[type, Any] = {
+    ThresholdSpec: _Ctx.threshold,
+    DeltaSpec: _Ctx.deltas,
+    BaselineDropSpec: _Ctx.baseline_drop,
+    WindowAverageSpec: _Ctx.window_average,
+    FrequencySpec: _Ctx.frequency,
+}
 
 
 def _dedupe(evidence: list[EvidenceReading]) -> list[EvidenceReading]:
@@ -804,7 +908,10 @@ def _hub_seen(st: PatientState, hub_id: str, t: float, now: datetime,
     due = t + st.hub_rule.spec.after.total_seconds()
     if due <= now.timestamp():
         _fire_hub(st, hub_id, due, now, out)
-    else:
+    elif hub_id not in st.hub_armed:
+        # Armed once per silence window, not per reading: when it comes due and
+        # the hub was seen since, the tick re-arms it (one timer write per day).
+        st.hub_armed[hub_id] = due
         out.append(ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub_id, _dt(due)))
 
 
@@ -848,9 +955,19 @@ def _on_timer(st: PatientState, ev: TimerFired, now: datetime, out: list[Effect]
         hub = ev.key.removeprefix(HUB_KEY_PREFIX)
         rule = st.hub_rule
         seen = st.hub_seen.get(hub)
-        if rule is not None and seen is not None and isinstance(rule.spec, HubOfflineSpec) \
-                and seen + rule.spec.after.total_seconds() == due:
-            _fire_hub(st, hub, due, now, out)
+        if rule is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
+            return
+        # A hub tick is a prompt to check, judged against the last contact, so
+        # a timer table that disagrees with this state (e.g. after a rebuild
+        # without it) can delay the alarm but never lose it.
+        target = seen + rule.spec.after.total_seconds()
+        if target > now.timestamp():  # seen since it was armed: re-arm
+            if st.hub_armed.get(hub) != target:
+                st.hub_armed[hub] = target
+                out.append(ScheduleTimer(st.patient_id, ev.key, _dt(target)))
+        else:
+            st.hub_armed.pop(hub, None)
+            _fire_hub(st, hub, target, now, out)
 
 
 def _on_clock(st: PatientState, ev: ClockReport, now: datetime, out: list[Effect]) -> None:
@@ -872,22 +989,24 @@ def _on_clock(st: PatientState, ev: ClockReport, now: datetime, out: list[Effect
 # --------------------------------------------------------------------------- rebuild
 
 def rebuild(st: PatientState, history: Iterable[Reading], *, now: datetime,
-            open_escalations: Mapping[str, Severity | str] = (),  # type: ignore[assignment]
-            hubs_last_seen: Mapping[str, datetime] | None = None) -> PatientState:
+            open_escalations: Mapping[str, Severity | str] | None = None,
+            hubs_last_seen: Mapping[str, datetime] | None = None,
+            timers: Mapping[str, datetime] | None = None) -> PatientState:
     """Warm an empty state from stored history (no effects).
 
     ``history``: the patient's readings measured within
     :func:`history_needed` of the newest one (more is harmless).
     ``open_escalations``: ``{rule_id: severity}`` open in the store.
-    Timers already due at ``now`` are taken as fired (the timer table is
-    authoritative); future ones are kept so a due ``TimerFired`` fires.
+    ``timers``: pending ``{key: due}`` from the timer table; without it, hub
+    timers are assumed armed at last contact + ``after``.  Timers already
+    due at ``now`` are taken as fired.
     """
     sink: list[Effect] = []
     for r in sorted(history, key=lambda x: (x.measured_at, x.id)):
         _on_reading(st, r, now, sink, evaluate=False)
     for hub, at in (hubs_last_seen or {}).items():
         _hub_seen(st, hub, at.timestamp(), now, sink)
-    st.open = {k: Severity(v) for k, v in dict(open_escalations).items()}
+    st.open = {k: Severity(v) for k, v in (open_escalations or {}).items()}
     t_now = now.timestamp()
     if st.no_data_due is not None and st.no_data_due <= t_now:
         st.no_data_fired = st.no_data_due
@@ -896,6 +1015,12 @@ def rebuild(st: PatientState, history: Iterable[Reading], *, now: datetime,
         for hub, seen in st.hub_seen.items():
             if seen + after <= t_now:
                 st.hub_fired[hub] = seen + after
+        if timers is not None:
+            st.hub_armed = {k.removeprefix(HUB_KEY_PREFIX): due.timestamp()
+                            for k, due in timers.items() if k.startswith(HUB_KEY_PREFIX)}
+        else:
+            st.hub_armed = {hub: seen + after for hub, seen in st.hub_seen.items()
+                            if seen + after > t_now}
     return st
 
 
@@ -904,12 +1029,8 @@ def pending_timers(st: PatientState) -> list[ScheduleTimer]:
     out = []
     if st.no_data_due is not None and st.no_data_fired != st.no_data_due:
         out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(st.no_data_due)))
-    if st.hub_rule is not None and isinstance(st.hub_rule.spec, HubOfflineSpec):
-        after = st.hub_rule.spec.after.total_seconds()
-        for hub, seen in st.hub_seen.items():
-            if st.hub_fired.get(hub) != seen + after:
-                out.append(ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub,
-                                         _dt(seen + after)))
+    out += [ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub, _dt(due))
+            for hub, due in st.hub_armed.items()]
     return out
 
 

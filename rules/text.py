@@ -69,7 +69,13 @@ def local_time(epoch: float, tz: ZoneInfo) -> str:
     return datetime.fromtimestamp(epoch, UTC).astimezone(tz).strftime("%a %b %d %H:%M %Z")
 
 
-def clause(c: Clause, *, weight_in_lb: bool = True) -> str:
+def label(metric: Metric, *, lower: bool = False) -> str:
+    """``Systolic`` (or ``systolic`` mid-sentence; ``SpO2`` stays as is)."""
+    text = LABEL.get(metric, str(metric))
+    return text.lower() if lower and not text.startswith("SpO2") else text
+
+
+def clause(c: Clause, *, weight_in_lb: bool = True, lower: bool = False) -> str:
     """``SpO2 <= 92 % on 2 readings within 60 min``."""
     if c.flag is not None:
         text = f"a {c.flag.removeprefix('glucose_').upper()} reading"
@@ -79,7 +85,8 @@ def clause(c: Clause, *, weight_in_lb: bool = True) -> str:
             shown = f"{kg_to_lb(v):.1f} lb" if (c.metric is Metric.WEIGHT and weight_in_lb) \
                 else value(c.metric, v)
             parts.append(f"{OP_SYMBOL[op]} {shown}")
-        text = f"{LABEL.get(c.metric, str(c.metric)) if c.metric else ''} {' and '.join(parts)}"
+        name = label(c.metric, lower=lower) if c.metric else ""
+        text = f"{name} {' and '.join(parts)}"
     if c.count > 1:
         text += f" on {c.count} readings within {duration(c.within)}"
     return text.strip()

@@ -34,16 +34,7 @@ mg/dL, /min) unless the mapping says `unit: lb` (converted exactly,
 1 lb = 0.45359237 kg). Durations are written `60m`, `24h`, `7d`. An invalid
 file is refused with `RuleFileError(line, reason)`.
 
-| kind | parameters | meaning |
-| --- | --- | --- |
-| `threshold` | `clauses: [{metric, ge/gt/le/lt, count, within, unit} or {flag}]` | any clause holds on `count` readings within `within` (default one reading) |
-| `delta` | `metric, days_back, fallback_days, ge/gt/le/lt, unit` | first value of the local day minus the first value `days_back` days earlier (else the fallbacks, in order) |
-| `baseline_drop` | `metric, baseline_days, min_baseline_readings, drop, count, within` | value <= median of the previous `baseline_days` minus `drop` |
-| `window_average` | `days, min_readings, min_days, clauses` | mean of the last `days` local days, evaluated at each reading |
-| `frequency` | `clause, days, min_readings, min_share / min_count` | share or count of matching readings over the last `days` local days |
-| `no_data` | `full_days` | timer: due at local midnight ending the `full_days`-th full day after the last qualifying reading |
-| `hub_offline` | `after` | timer: no status or reading from a hub for `after` |
-| `device_clock` | `max_offset` | a device clock offset the hub could not correct exceeds `max_offset` |
+{kinds}
 
 Per patient, conditions select the rules (`copd.spo2_low` replaces `spo2.low`);
 care-plan overrides (`ordered_by`, `ordered_at`, optional `expires_at`) change
@@ -53,6 +44,19 @@ or `enabled`. Comparisons at a threshold are inclusive where the rule says
 invalid/questionable/unsuccessful, or without a value, never triggers a rule
 (glucose LO/HI are values for this purpose).
 
+## Engine in brief
+
+`rules.engine.step(state, event, now) -> (state, effects)` is pure (no I/O,
+no clock). Events: a `Reading`, `TimerFired(key, due)`, `HubSeen(hub_id, at)`,
+`ClockReport(device_serial, hub_id, offset_s, corrected, at)`. Effects:
+`Escalation` (`opened` / `updated` / `upgraded`, with rule id and version,
+thresholds in force, readings used, values and a summary) and
+`ScheduleTimer(patient_id, key, due)`. One escalation per (patient, rule) is
+open at a time until `mark_resolved`. Late readings are inserted in place;
+an escalation from a reading older than 12 h at `now` is marked `late`.
+`history_needed(rules)` and `rebuild(...)` warm a state from stored history.
+`vitalgate rules replay --patients P.json --readings R.csv` runs it over files.
+
 ## Default rules with boundary examples
 
 Times are local (America/New_York); the examples are the tests' own table.
@@ -60,6 +64,36 @@ Times are local (America/New_York); the examples are the tests' own table.
 | rule | applies to | severity | trigger | fires | must not fire |
 | --- | --- | --- | --- | --- | --- |
 """
+
+
+KINDS_TABLE = [
+    ('`threshold`',
+     '`clauses: [{metric, ge/gt/le/lt, count, within, unit} or {flag}]`',
+     'any clause holds on `count` readings within `within` (default one reading)'),
+    ('`delta`',
+     '`metric, days_back, fallback_days, ge/gt/le/lt, unit`',
+     'first value of the local day minus the first value `days_back` days earlier '
+     '(else the fallbacks, in order)'),
+    ('`baseline_drop`',
+     '`metric, baseline_days, min_baseline_readings, drop, count, within`',
+     'value <= median of the previous `baseline_days` minus `drop`'),
+    ('`window_average`',
+     '`days, min_readings, min_days, clauses`',
+     'mean of the last `days` local days, evaluated at each reading'),
+    ('`frequency`',
+     '`clause, days, min_readings, min_share / min_count`',
+     'share or count of matching readings over the last `days` local days'),
+    ('`no_data`',
+     '`full_days`',
+     'timer: due at local midnight ending the `full_days`-th full day after the last '
+     'qualifying reading'),
+    ('`hub_offline`',
+     '`after`',
+     'timer: no status or reading from a hub for `after`'),
+    ('`device_clock`',
+     '`max_offset`',
+     'a device clock offset the hub could not correct exceeds `max_offset`'),
+]
 
 
 def _value(metric: str, v: Any) -> str:
@@ -114,7 +148,9 @@ def _applies(rule: Rule) -> str:
 def render() -> str:
     """The full text of docs/rules.md."""
     rs = load_defaults()
-    lines = [HEADER.rstrip("\n")]
+    kinds = "\n".join(["| kind | parameters | meaning |", "| --- | --- | --- |",
+                       *(f"| {k} | {p} | {m} |" for k, p, m in KINDS_TABLE)])
+    lines = [HEADER.replace("{kinds}", kinds).rstrip("\n")]
     summaries = []
     for rule in rs.rules:
         docs = [c for c in CASES if c.rule == rule.id and c.doc]

@@ -237,3 +237,72 @@ def test_state_size_for_typical_streams_is_bounded() -> None:
     assert _typical(("DM",)) <= 2048
     # bounded: 60 more days do not grow it
     assert _typical(("CHF", "HTN"), days=90) == _typical(("CHF", "HTN"), days=30)
+
+
+def test_copy_is_a_snapshot_and_engine_wrapper() -> None:
+    st = patient_state(("CHF",))
+    st, _ = step(st, reading(local("2026-04-01 08:00"), {"spo2": 91}), local("2026-04-01 08:00"))
+    snap = st.copy()
+    st, eff = step(st, reading(local("2026-04-01 08:30"), {"spo2": 85}),
+                   local("2026-04-01 08:30"))
+    assert _esc(eff) and not snap.open and len(snap.series[Metric.SPO2]) == 1
+    from rules.engine import Engine
+    eng = Engine(load_defaults())
+    eng.add_patient("q", "America/Chicago", ["DM"], now=local("2026-04-01 00:00"))
+    r = reading(local("2026-04-01 08:00"), {"glucose": "LO"}, patient="q")
+    assert [e.rule_id for e in _esc(eng.step("q", r, r.measured_at))] == ["dm.glucose_very_low"]
+    eng.resolve("q", "dm.glucose_very_low")
+    assert not eng.states["q"].open
+
+
+def test_rebuild_without_timer_table_arms_hub_and_keeps_open_escalations() -> None:
+    from rules.engine import rebuild
+    hist = [reading(local("2026-04-01 08:00"), {"weight": 183.8}),
+            reading(local("2026-04-02 08:00"), {"weight": 185.0})]
+    now = local("2026-04-02 09:00")
+    st = rebuild(patient_state(("CHF",), now=now), hist, now=now,
+                 open_escalations={"bp.severe": "urgent"})
+    assert st.open_escalations == {"bp.severe": Severity.URGENT}
+    assert {t.key: t.due for t in pending_timers(st)} == {
+        NO_DATA_KEY: local("2026-04-06 00:00"), "hub.offline:hub-1": local("2026-04-03 08:00")}
+    run = Runner(st)
+    out = run.send(reading(local("2026-04-03 07:00"), {"weight": 187.0}))
+    assert [e.rule_id for e in _esc(out)] == ["chf.weight_gain_24h"]  # +2.0 lb vs Apr 2
+    out = run.send(reading(local("2026-04-03 09:00"), {"systolic": 190}))
+    assert [e.event for e in _esc(out)] == ["updated"]
+
+
+def test_htn_window_uses_local_days_across_dst() -> None:
+    # 12 readings on Mar 2..7 then Mar 8 (23 h day): window on Mar 8 is Mar 2..8.
+    run = Runner(patient_state(("HTN",)))
+    for d in range(2, 8):
+        for h in ("08:00", "20:00"):
+            run.send(reading(local(f"2026-03-0{d} {h}"), {"systolic": 150, "diastolic": 80}))
+    out = run.send(reading(local("2026-03-08 23:30"), {"systolic": 100, "diastolic": 60}))
+    (e,) = [x for x in _esc(out) if x.rule_id == "htn.bp_sustained"]
+    assert e.values["readings"] == 13 and e.values["days"] == 7
+    out = run.send(reading(local("2026-03-09 00:30"), {"systolic": 100, "diastolic": 60}))
+    (e,) = [x for x in _esc(out) if x.rule_id == "htn.bp_sustained"]
+    assert e.values["readings"] == 12  # Mar 2 left the window at local midnight
+
+
+def test_redelivered_reading_is_kept_once() -> None:
+    run = Runner(patient_state(("CHF",)))
+    r = reading(local("2026-04-01 10:00"), {"spo2": 91}, rid="same")
+    run.send(r)
+    assert not _esc(run.send(r))  # one reading, not a pair
+    assert len(run.st.series[Metric.SPO2]) == 1
+
+
+def test_hub_tick_that_disagrees_with_state_rearms_and_never_loses_the_alarm() -> None:
+    from rules.engine import rebuild
+    now = local("2026-04-01 12:00")
+    hist = [reading(local("2026-04-01 08:00"), {"weight": 180}),
+            reading(local("2026-04-01 11:00"), {"weight": 180})]
+    st = rebuild(patient_state(("CHF",), now=now), hist, now=now)  # no timer table
+    early = local("2026-04-02 08:00")  # what the timer table held (armed at the first contact)
+    st, eff = step(st, TimerFired("hub.offline:hub-1", early), early)
+    assert not _esc(eff) and not [e for e in eff if isinstance(e, ScheduleTimer)]
+    st, eff = step(st, TimerFired("hub.offline:hub-1", local("2026-04-02 11:00")),
+                   local("2026-04-02 11:00"))
+    assert [e.rule_id for e in eff if isinstance(e, Escalation)] == ["hub.offline"]

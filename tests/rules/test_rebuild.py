@@ -98,8 +98,9 @@ def test_rebuild_gives_same_subsequent_effects(events: list, split: float, trim:
         newest = max(r.measured_at for r in history)
         need = history_needed(fresh.rules)
         history = [r for r in history if r.measured_at >= newest - need]
+    pending = {t.key: t.due for t in pending_timers(live.state)}
     warm = rebuild(fresh, history, now=split_now,
-                   open_escalations=live.state.open_escalations)
+                   open_escalations=live.state.open_escalations, timers=pending)
     other = Live(warm, [(t.due, t.key) for t in pending_timers(warm)])
 
     for now, r in stream[k:]:
