@@ -19,10 +19,12 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands",
     "simulators.cli",
     "gateway.billing.cli",
+    "gateway.callprep",
     "api.fhir_cli",
     "edge_agent.cli",
     "edge_agent.agent_cli",
     "rules.cli",
+    "ingest.cli",
 )
 
 

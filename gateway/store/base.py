@@ -32,6 +32,7 @@ from gateway.model import (
     Practice,
     Reading,
 )
+from gateway.store.ingest_state import DeviceStatus, HubStatus
 from gateway.units import Metric
 
 
@@ -226,6 +227,23 @@ class Store(ABC):
     @abstractmethod
     def resolve_quarantine(self, item_id: int, status: str, by: str, at: datetime) -> None:
         """Mark an item released or discarded (``status``) by ``by`` at ``at``."""
+
+    # -- ingest state (migration 0002, gateway.store.ingest_state) ---------
+    @abstractmethod
+    def upsert_hub_status(self, status: HubStatus, updated_at: datetime) -> None:
+        """Record a hub's status unless a newer one is already stored."""
+
+    @abstractmethod
+    def get_hub_status(self, hub_id: str) -> HubStatus | None:
+        """The last status of a hub, if any."""
+
+    @abstractmethod
+    def upsert_device_status(self, items: Sequence[DeviceStatus], updated_at: datetime) -> None:
+        """Record device reports (battery, clock offset, last seen), newest wins."""
+
+    @abstractmethod
+    def list_device_status(self, hub_id: str | None = None) -> list[DeviceStatus]:
+        """Device reports (of one hub, or all), by serial."""
 
     # -- escalations and timers (implemented in escalation_store) ----------
     @abstractmethod

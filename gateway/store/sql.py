@@ -49,6 +49,7 @@ from gateway.store.base import (
 )
 from gateway.store.billing_store import BillingStoreMixin
 from gateway.store.escalation_store import EscalationStoreMixin
+from gateway.store.ingest_state import IngestStateMixin
 from gateway.units import Metric, Unit
 
 
@@ -89,7 +90,7 @@ def split_sql(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-class SqlStore(BillingStoreMixin, EscalationStoreMixin, Store):
+class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, Store):
     """Dialect-independent store logic."""
 
     dialect: str

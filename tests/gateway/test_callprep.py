@@ -1,0 +1,91 @@
+"""Call prep: statistics, trend, time in range, talking points, CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from gateway.billing import TimeEntry
+from gateway.callprep import build_callprep, sparkline_svg
+from gateway.escalations import Severity, Trigger
+from gateway.model import Condition, Enrollment, Program
+from gateway.store import open_store
+from gateway.units import Metric, lb_to_kg
+from tests.gateway.factories import bp, seed_patient, weight
+
+NOW = datetime(2026, 3, 20, 15, 0, tzinfo=UTC)  # a Friday
+
+
+def _data() -> tuple[list, Enrollment]:
+    readings = []
+    for d in range(10):  # weight rising 0.62 lb/day over the last 5 days
+        gain = max(0, d - 5) * 0.62
+        at = NOW - timedelta(days=9 - d, hours=3)
+        readings.append(weight(f"w{d}", at, 84.0 + lb_to_kg(gain)))
+        readings.append(bp(f"b{d}", at + timedelta(minutes=5), 150, 92, 70))
+    enrollment = Enrollment("pt1", "p1", frozenset({Program.RPM, Program.CCM}),
+                            frozenset({Condition.CHF, Condition.HTN}), date(2026, 3, 1))
+    return readings, enrollment
+
+
+def test_summary_and_talking_points() -> None:
+    from gateway.model import Patient
+
+    readings, enrollment = _data()
+    patient = Patient("pt1", "p1", "MRN-77123", "Ann", "Lee", None, "America/New_York")
+    entries = [TimeEntry("pt1", Program.RPM, NOW - timedelta(days=2), 15, True)]
+    days = sorted({r.measured_at.date() for r in readings})
+    prep = build_callprep(patient, enrollment=enrollment, readings=readings, escalations=[],
+                          time_entries=entries, device_days=days,
+                          since=NOW - timedelta(days=30), now=NOW)
+    by = {m.metric: m for m in prep.metrics}
+    assert by[Metric.WEIGHT].count == 10
+    assert by[Metric.SYSTOLIC].in_range_share == 0.0
+    assert by[Metric.WEIGHT].slope_per_week is not None and by[Metric.WEIGHT].slope_per_week > 0
+    text = " | ".join(prep.talking_points)
+    assert "weight up 2.5 lb over 4 days" in text or "weight up 3.1 lb over 5 days" in text, text
+    assert "average BP 150/92 mmHg, above the 140/90 goal" in text
+    assert "5 more RPM minutes reach 99457" in text, text
+    md = prep.to_markdown()
+    assert "# Call prep: patient AL (pt1)" in md and "Ann" not in md and "Lee" not in md
+    assert prep.to_dict()["initials"] == "AL"
+
+
+def test_no_recent_metric_is_called_out() -> None:
+    from gateway.model import Patient
+
+    readings, enrollment = _data()
+    old = [r for r in readings if r.id.startswith("w")] + [
+        bp("old-bp", NOW - timedelta(days=5), 120, 80)]
+    patient = Patient("pt1", "p1", "MRN-77123", "Ann", "Lee", None, "America/New_York")
+    prep = build_callprep(patient, enrollment=enrollment, readings=old, escalations=[],
+                          time_entries=[], device_days=[], since=NOW - timedelta(days=30),
+                          now=NOW)
+    assert any(t.startswith("no systolic bp readings since Sunday") for t in prep.talking_points)
+
+
+def test_sparkline_draws_threshold() -> None:
+    svg = sparkline_svg([(NOW, 1.0), (NOW + timedelta(days=1), 3.0)], threshold=2.0)
+    assert svg.startswith("<svg") and "stroke-dasharray" in svg and 'role="img"' in svg
+
+
+def test_cli_prints_markdown(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    store = open_store(url)
+    store.migrate()
+    seed_patient(store)
+    now = datetime.now(UTC)
+    store.add_readings([weight("w1", now - timedelta(days=2), 84.0),
+                        weight("w2", now - timedelta(days=1), 85.5)], now)
+    store.record_trigger(Trigger("p1", "pt1", "chf.weight_gain_24h", 1, Severity.URGENT,
+                                 now, "Weight up 3.3 lb", {}, {}), now)
+    store.close()
+    out = subprocess.run([sys.executable, "-m", "gateway.cli", "callprep", "pt1", "--database",
+                          url], capture_output=True, text=True, check=True)
+    assert "# Call prep: patient AL (pt1)" in out.stdout
+    assert "Weight up 3.3 lb" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "gateway.cli", "callprep", "nobody",
+                          "--database", url], capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
