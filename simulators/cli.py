@@ -20,7 +20,14 @@ import tempfile
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TextIO
 
-from simulators.fleet import FleetError, Progress, publish_panel, run_full_path, run_load
+from simulators.fleet import (
+    FleetError,
+    Progress,
+    publish_panel,
+    read_credentials,
+    run_full_path,
+    run_load,
+)
 from simulators.panel import Panel, build_panel, provision
 from simulators.physiology import stable_profile
 from simulators.scenario import (
@@ -58,6 +65,10 @@ def register(subparsers: Any) -> None:
                    help="unacknowledged QoS 1 publishes allowed at once (100)")
     p.add_argument("--batch", type=int, default=1, help="readings per payload (fast/load; 1)")
     p.add_argument("--database", help="provision the simulated practice into this store first")
+    p.add_argument("--hub-credentials", metavar="FILE",
+                   help="hub_id:password lines: each hub connects as itself (shipped ACL)")
+    p.add_argument("--mqtt5", action="store_true",
+                   help="MQTT 5: count PUBACK reason codes (ACL refusals show as rejected)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.set_defaults(func=simulate_command)
 
@@ -67,6 +78,8 @@ def register(subparsers: Any) -> None:
     r.add_argument("files", nargs="*", help="scenario YAML files (default: the shipped ones)")
     r.add_argument("--broker", help="broker of a running gateway")
     r.add_argument("--database", help="database URL of that gateway")
+    r.add_argument("--hub-credentials", metavar="FILE",
+                   help="hub_id:password lines: each hub connects as itself (shipped ACL)")
     r.add_argument("--timeout", type=float, default=120.0,
                    help="seconds to wait for the gateway to store everything (120)")
     r.set_defaults(func=scenario_run_command)
@@ -93,10 +106,12 @@ def simulate_command(args: argparse.Namespace, out: TextIO | None = None,
     speed = args.speed or None
     progress = Progress(args.load, out=err, enabled=not args.quiet)
     try:
+        creds = read_credentials(args.hub_credentials) if args.hub_credentials else None
         if args.load:
             stats = run_load(args.broker, readings=args.load, hubs=args.patients,
                              rate=args.rate, window=args.window, batch=args.batch,
-                             seed=args.seed, progress=progress)
+                             seed=args.seed, credentials=creds, mqtt5=args.mqtt5,
+                             progress=progress)
         else:
             start = args.start or (datetime.now(UTC).date() - timedelta(days=args.days))
             panel = simulated_panel(args.patients, args.days, args.seed, start)
@@ -107,12 +122,14 @@ def simulate_command(args: argparse.Namespace, out: TextIO | None = None,
                     provision(store, panel)
             if args.fast:
                 stats = publish_panel(panel, args.broker, speed=speed, batch=args.batch,
-                                      window=args.window, rate=args.rate, progress=progress)
+                                      window=args.window, rate=args.rate, progress=progress,
+                                      credentials=creds, mqtt5=args.mqtt5)
             else:
                 with tempfile.TemporaryDirectory(prefix="vitalgate-sim-") as work:
                     stats = run_full_path(panel, args.broker, work, speed=speed,
-                                          window=args.window, progress=progress)
-    except FleetError as e:
+                                          window=args.window, progress=progress,
+                                          credentials=creds, mqtt5=args.mqtt5)
+    except (FleetError, OSError) as e:
         progress.done()
         print(f"vitalgate simulate: {e}", file=err)
         return 1
@@ -139,15 +156,16 @@ def scenario_run_command(args: argparse.Namespace, out: TextIO | None = None,
         try:
             sc = load_scenario(f)
             if args.broker:
+                creds = read_credentials(args.hub_credentials) if args.hub_credentials else None
                 result = run_against_gateway(sc, broker_url=args.broker,
                                              database_url=args.database,
-                                             timeout_s=args.timeout)
+                                             timeout_s=args.timeout, credentials=creds)
             else:
                 result = run_in_process(sc)
         except ScenarioError as e:
             print(f"vitalgate scenario run: {e}", file=err)
             return 2
-        except FleetError as e:
+        except (FleetError, OSError) as e:
             print(f"vitalgate scenario run: {e}", file=err)
             return 1
         print(result.report(), file=out)

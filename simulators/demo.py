@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,7 +25,7 @@ import numpy as np
 
 from gateway.model import Condition
 from gateway.store import Store
-from simulators.fleet import PublishStats, WindowedPublisher, publish_samples, publish_status
+from simulators.fleet import PublishStats, open_publisher, publish_samples, publish_status
 from simulators.panel import Panel, build_panel, provision
 from simulators.physiology import (
     Adherence,
@@ -140,15 +140,18 @@ def provision_demo(store: Store, demo: DemoPanel) -> None:
 def run_demo(demo: DemoPanel, broker_url: str, *, live: bool = True, live_speed: float = 1.0,
              stop: threading.Event | None = None, window: int = 100,
              progress: Callable[..., None] | None = None,
+             credentials: Mapping[str, str] | None = None, mqtt5: bool = False,
              wall_clock: Callable[[], float] = time.monotonic,
              sleep: Callable[[float], None] = time.sleep) -> PublishStats:
     """Publish the demo's history at once (compressed), then its live readings.
 
     Live readings go out when their measured time comes, at ``live_speed`` x
-    real time from ``demo.now``; ``stop`` ends the live phase early.  Returns
-    the combined publish statistics.
+    real time from ``demo.now``; ``stop`` ends the live phase early.  With
+    ``credentials`` (hub id -> password) each hub logs in as itself (brokers
+    with the shipped ACL).  Returns the combined publish statistics.
     """
-    pub = WindowedPublisher(broker_url, client_id="vitalgate-demo", window=window).connect()
+    pub = open_publisher(broker_url, client_id="vitalgate-demo", credentials=credentials,
+                         window=window, mqtt5=mqtt5)
     halt = stop or threading.Event()
 
     def stoppable_sleep(seconds: float) -> None:

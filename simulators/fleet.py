@@ -34,12 +34,12 @@ import sys
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
@@ -48,7 +48,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.model import DeviceKind
-from gateway.topics import readings_topic, status_topic
+from gateway.topics import Topic, readings_topic, status_topic
 from gateway.units import CANONICAL_UNIT, Metric
 from gateway.wire import WireStatus, encode
 from simulators.devices import DeviceClock, SimulatedDevice, make_device
@@ -70,6 +70,8 @@ DEFAULT_WINDOW = 100
 #: paho's message ids are 16 bit: a window must stay well below this.
 MAX_WINDOW = 60_000
 CONNECT_TIMEOUT_S = 10.0
+#: User name sent when the URL names none (the embedded amqtt broker requires one).
+DEFAULT_USERNAME = "vitalgate-simulator"
 
 
 class FleetError(Exception):
@@ -107,6 +109,8 @@ class PublishStats:
     acked_ids: set[str] = field(default_factory=set)
     elapsed_s: float = 0.0
     max_in_flight: int = 0
+    payloads_rejected: int = 0
+    readings_rejected: int = 0
 
     @property
     def acknowledged(self) -> int:
@@ -119,6 +123,9 @@ class PublishStats:
         lines = [f"readings sent {self.readings_sent}, acknowledged {self.readings_acked} "
                  f"({self.payloads_acked}/{self.payloads_sent} payloads) in "
                  f"{self.elapsed_s:.1f} s ({rate:,.0f} readings/s)"]
+        if self.payloads_rejected:
+            lines.append(f"  REJECTED by the broker: {self.readings_rejected} readings "
+                         f"({self.payloads_rejected} payloads)")
         for kind in sorted(k for k in set(self.sent_by_kind) | set(self.acked_by_kind)
                            if self.sent_by_kind[k] or self.acked_by_kind[k]):
             lines.append(f"  {kind:<15} sent {self.sent_by_kind[kind]:>9}  "
@@ -134,39 +141,84 @@ class _Pending:
     on_ack: Callable[[], None] | None
 
 
+class _Shared:
+    """Accounting shared by the connections of one run: stats, window, pacing."""
+
+    def __init__(self, window: int, rate: float | None, clock: Callable[[], float],
+                 sleep: Callable[[float], None]) -> None:
+        if not 1 <= window <= MAX_WINDOW:
+            raise ValueError(f"window must be 1..{MAX_WINDOW}")
+        self.stats = PublishStats()
+        self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.slots = threading.BoundedSemaphore(window)
+        self.in_flight = 0
+        self.rate = rate
+        self.clock = clock
+        self.sleep = sleep
+        self.t0: float | None = None
+        self.paced = 0
+
+    def pace(self, readings: int) -> None:
+        """Sleep until ``readings`` more are due under the rate limit."""
+        if not self.rate:
+            return
+        if self.t0 is None:
+            self.t0 = self.clock()
+        due = self.t0 + self.paced / self.rate
+        self.paced += readings
+        delay = due - self.clock()
+        if delay > 0:
+            self.sleep(delay)
+
+    def start(self) -> None:
+        """Mark the start of publishing (for elapsed time and rates)."""
+        if self.t0 is None:
+            self.t0 = self.clock()
+
+    def elapsed(self) -> None:
+        """Update ``stats.elapsed_s`` (caller holds the lock or is the only thread)."""
+        if self.t0 is not None:
+            self.stats.elapsed_s = self.clock() - self.t0
+
+
 class WindowedPublisher:
-    """QoS 1 publisher with a bounded in-flight window, rate limit and ack accounting."""
+    """QoS 1 publisher with a bounded in-flight window, rate limit and ack accounting.
+
+    ``username``/``password`` override the URL's; ``mqtt5`` makes the broker's
+    PUBACK reason code count (an ACL refusal is then *rejected*, not acked --
+    with MQTT 3.1.1 a broker acknowledges a refused publish all the same).
+    """
 
     def __init__(self, broker_url: str, *, client_id: str = "", window: int = DEFAULT_WINDOW,
                  rate: float | None = None, keep_ids: bool = False,
-                 clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        if not 1 <= window <= MAX_WINDOW:
-            raise ValueError(f"window must be 1..{MAX_WINDOW}")
+                 username: str | None = None, password: str | None = None,
+                 mqtt5: bool = False, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep,
+                 shared: _Shared | None = None) -> None:
         self.address = BrokerAddress.parse(broker_url)
-        self.window = window
-        self.rate = rate
         self.keep_ids = keep_ids
-        self.stats = PublishStats()
-        self._clock = clock
-        self._sleep = sleep
-        self._slots = threading.BoundedSemaphore(window)
-        self._lock = threading.Lock()
+        self._shared = shared or _Shared(window, rate, clock, sleep)
+        self._lock = self._shared.lock
         self._pending: dict[int, _Pending] = {}
         self._early: set[int] = set()
-        self._all_acked = threading.Condition(self._lock)
+        self._early_failed: set[int] = set()
         self._connected = threading.Event()
         self._connect_rc: Any = None
-        self._t0: float | None = None
-        self._rate_readings = 0
+        self.mqtt5 = mqtt5
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv311)
-        self.client.max_inflight_messages_set(window)
+                                  protocol=mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311)
+        self.client.max_inflight_messages_set(min(window, MAX_WINDOW))
         self.client.max_queued_messages_set(0)
-        if self.address.username:
-            self.client.username_pw_set(self.address.username, self.address.password)
+        user = username or self.address.username or DEFAULT_USERNAME
+        self.client.username_pw_set(user, password if username else self.address.password)
         self.client.on_connect = self._on_connect
         self.client.on_publish = self._on_publish
+
+    @property
+    def stats(self) -> PublishStats:
+        """Statistics of the run (shared with sibling connections)."""
+        return self._shared.stats
 
     # -- lifecycle ----------------------------------------------------------------
     def connect(self, will: tuple[str, bytes] | None = None) -> WindowedPublisher:
@@ -183,7 +235,7 @@ class WindowedPublisher:
             self.client.loop_stop()
             raise FleetError(f"broker {self.address.host}:{self.address.port} refused or did "
                              f"not answer: {self._connect_rc}")
-        self._t0 = self._clock()
+        self._shared.start()
         return self
 
     def close(self, timeout_s: float = 30.0) -> bool:
@@ -209,75 +261,171 @@ class WindowedPublisher:
                 ids: Sequence[str] = (), on_ack: Callable[[], None] | None = None,
                 retain: bool = False) -> None:
         """Publish at QoS 1; blocks while the window is full or the rate is ahead."""
-        self._pace(readings)
-        self._slots.acquire()
+        sh = self._shared
+        sh.pace(readings)
+        sh.slots.acquire()
         info = self.client.publish(topic, payload, qos=1, retain=retain)
         if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-            self._slots.release()
+            sh.slots.release()
             raise FleetError(f"publish failed: {mqtt.error_string(info.rc)}")
         entry = _Pending(readings, kind, tuple(ids) if self.keep_ids else (), on_ack)
         with self._lock:
-            self.stats.payloads_sent += 1
-            self.stats.readings_sent += readings
-            self.stats.sent_by_kind[kind] += readings
+            st = sh.stats
+            st.payloads_sent += 1
+            st.readings_sent += readings
+            st.sent_by_kind[kind] += readings
+            sh.in_flight += 1
+            st.max_in_flight = max(st.max_in_flight, sh.in_flight)
             if info.mid in self._early:
                 self._early.discard(info.mid)
-                self._acked(entry)
+                self._done(entry, failed=info.mid in self._early_failed)
+                self._early_failed.discard(info.mid)
             else:
                 self._pending[info.mid] = entry
-                self.stats.max_in_flight = max(self.stats.max_in_flight, len(self._pending))
-
-    def _pace(self, readings: int) -> None:
-        if not self.rate or self._t0 is None:
-            return
-        due = self._t0 + self._rate_readings / self.rate
-        self._rate_readings += readings
-        delay = due - self._clock()
-        if delay > 0:
-            self._sleep(delay)
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, rc: Any = None,
                     properties: Any = None) -> None:
+        failed = bool(self.mqtt5 and rc is not None and getattr(rc, "is_failure", False))
         with self._lock:
             entry = self._pending.pop(mid, None)
             if entry is None:
+                # the ack beat our bookkeeping (paho calls this under its own lock)
                 self._early.add(mid)
+                if failed:
+                    self._early_failed.add(mid)
                 return
-            self._acked(entry)
+            self._done(entry, failed=failed)
 
-    def _acked(self, entry: _Pending) -> None:
-        # called with self._lock held
-        s = self.stats
-        s.payloads_acked += 1
-        s.readings_acked += entry.readings
-        s.acked_by_kind[entry.kind] += entry.readings
-        s.acked_ids.update(entry.ids)
-        if self._t0 is not None:
-            s.elapsed_s = self._clock() - self._t0
-        self._slots.release()
-        if entry.on_ack is not None:
+    def _done(self, entry: _Pending, *, failed: bool) -> None:
+        # called with the shared lock held
+        sh = self._shared
+        s = sh.stats
+        sh.in_flight -= 1
+        if failed:
+            s.payloads_rejected += 1
+            s.readings_rejected += entry.readings
+        else:
+            s.payloads_acked += 1
+            s.readings_acked += entry.readings
+            s.acked_by_kind[entry.kind] += entry.readings
+            s.acked_ids.update(entry.ids)
+        sh.elapsed()
+        sh.slots.release()
+        if entry.on_ack is not None and not failed:
             entry.on_ack()
-        if not self._pending:
-            self._all_acked.notify_all()
+        sh.changed.notify_all()
 
     @property
     def in_flight(self) -> int:
-        """Publishes not yet acknowledged."""
+        """Publishes of this connection not yet acknowledged."""
         with self._lock:
             return len(self._pending)
 
     def drain(self, timeout_s: float = 30.0) -> bool:
         """Wait until every publish is acknowledged; False on timeout."""
-        deadline = self._clock() + timeout_s
+        sh = self._shared
+        deadline = sh.clock() + timeout_s
         with self._lock:
             while self._pending:
-                left = deadline - self._clock()
+                left = deadline - sh.clock()
                 if left <= 0:
                     return False
-                self._all_acked.wait(min(left, 0.5))
-        if self._t0 is not None:
-            self.stats.elapsed_s = self._clock() - self._t0
+                sh.changed.wait(min(left, 0.5))
+            sh.elapsed()
         return True
+
+
+class HubPublishers:
+    """One MQTT connection per hub, each logged in as its hub (broker ACLs).
+
+    A hub may publish only under its own id, so against a broker with the
+    shipped ACL every simulated hub connects with its own user name (= hub
+    id) and password from ``credentials``.  The window, the rate limit and
+    the statistics are shared by all connections; the interface is that of
+    :class:`WindowedPublisher`.
+    """
+
+    def __init__(self, broker_url: str, credentials: Mapping[str, str], *,
+                 window: int = DEFAULT_WINDOW, rate: float | None = None,
+                 keep_ids: bool = False, mqtt5: bool = False,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.broker_url = broker_url
+        self.credentials = dict(credentials)
+        self.keep_ids = keep_ids
+        self.mqtt5 = mqtt5
+        self.window = window
+        self._shared = _Shared(window, rate, clock, sleep)
+        self.hubs: dict[str, WindowedPublisher] = {}
+
+    @property
+    def stats(self) -> PublishStats:
+        """Statistics of the run."""
+        return self._shared.stats
+
+    def connect(self) -> HubPublishers:
+        """Connections open lazily, one per hub, on first publish."""
+        self._shared.start()
+        return self
+
+    def hub(self, hub_id: str) -> WindowedPublisher:
+        """The (connected) publisher of ``hub_id``."""
+        pub = self.hubs.get(hub_id)
+        if pub is None:
+            if hub_id not in self.credentials:
+                raise FleetError(f"no MQTT credentials for hub {hub_id!r}")
+            pub = WindowedPublisher(self.broker_url, client_id=hub_id, window=self.window,
+                                    keep_ids=self.keep_ids, username=hub_id,
+                                    password=self.credentials[hub_id], mqtt5=self.mqtt5,
+                                    shared=self._shared)
+            status = WireStatus(schema="vitalgate.status/1", hub_id=hub_id,
+                                state="offline", agent_version="simulator")
+            pub.connect(will=(status_topic(hub_id), encode(status)))
+            self.hubs[hub_id] = pub
+        return pub
+
+    def publish(self, topic: str, payload: bytes, **kw: Any) -> None:
+        """Publish on the connection of the topic's hub."""
+        self.hub(Topic.parse(topic).hub_id).publish(topic, payload, **kw)
+
+    def drain(self, timeout_s: float = 30.0) -> bool:
+        """Wait for every connection's acknowledgements."""
+        results = [p.drain(timeout_s) for p in self.hubs.values()]  # all, even after a failure
+        return all(results)
+
+    def close(self, timeout_s: float = 30.0) -> bool:
+        """Drain and disconnect every hub."""
+        results = [p.close(timeout_s) for p in self.hubs.values()]  # close all of them
+        return all(results)
+
+
+Publisher = WindowedPublisher | HubPublishers
+
+
+def open_publisher(broker_url: str, *, client_id: str = "",
+                   credentials: Mapping[str, str] | None = None, window: int = DEFAULT_WINDOW,
+                   rate: float | None = None, keep_ids: bool = False,
+                   mqtt5: bool = False) -> Publisher:
+    """A connected publisher: one shared connection, or one per hub with ``credentials``."""
+    if credentials is not None:
+        return HubPublishers(broker_url, credentials, window=window, rate=rate,
+                             keep_ids=keep_ids, mqtt5=mqtt5).connect()
+    return WindowedPublisher(broker_url, client_id=client_id, window=window, rate=rate,
+                             keep_ids=keep_ids, mqtt5=mqtt5).connect()
+
+
+def read_credentials(path: str | Path) -> dict[str, str]:
+    """Hub credentials from a file of ``hub_id:password`` lines (``#`` comments)."""
+    out: dict[str, str] = {}
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        hub, sep, password = line.partition(":")
+        if not sep or not hub:
+            raise FleetError(f"{path}:{n}: expected hub_id:password")
+        out[hub] = password
+    return out
 
 
 # --------------------------------------------------------------------------- progress
@@ -336,8 +484,8 @@ def publish_samples(broker_url: str, samples: Iterable[Sample], *, batch: int = 
                     rate: float | None = None, keep_ids: bool = False,
                     receive_delay: timedelta = timedelta(seconds=20),
                     progress: Callable[..., None] | None = None,
-                    total: int | None = None, client_id: str = "",
-                    publisher: WindowedPublisher | None = None,
+                    client_id: str = "", credentials: Mapping[str, str] | None = None,
+                    mqtt5: bool = False, publisher: Publisher | None = None,
                     sim_start: datetime | None = None,
                     wall_clock: Callable[[], float] = time.monotonic,
                     sleep: Callable[[float], None] = time.sleep) -> PublishStats:
@@ -346,10 +494,12 @@ def publish_samples(broker_url: str, samples: Iterable[Sample], *, batch: int = 
     ``speed`` paces by simulated time (1 = real time, 86400 = a day per
     second; ``None`` = no pacing) from ``sim_start`` (default: the first
     sample).  Samples must come in measured-time order when paced.
-    ``received_at`` is the measured time plus ``receive_delay``.
+    ``received_at`` is the measured time plus ``receive_delay``.  With
+    ``credentials`` (hub id -> password) every hub publishes on its own
+    connection, logged in as itself (see :class:`HubPublishers`).
     """
-    pub = publisher or WindowedPublisher(broker_url, client_id=client_id, window=window,
-                                         rate=rate, keep_ids=keep_ids).connect()
+    pub = publisher or open_publisher(broker_url, client_id=client_id, credentials=credentials,
+                                      window=window, rate=rate, keep_ids=keep_ids, mqtt5=mqtt5)
     sim0: datetime | None = sim_start
     wall0 = wall_clock()
     try:
@@ -382,22 +532,24 @@ def publish_samples(broker_url: str, samples: Iterable[Sample], *, batch: int = 
     return pub.stats
 
 
-def publish_status(pub: WindowedPublisher, hub_ids: Iterable[str], at: datetime,
-                   state: str = "online") -> None:
+def publish_status(pub: Publisher, hub_ids: Iterable[str], at: datetime,
+                   state: Literal["online", "offline"] = "online") -> None:
     """Retained ``vitalgate.status/1`` for each hub."""
     for hub in hub_ids:
         msg = WireStatus(schema="vitalgate.status/1", hub_id=hub,
-                         state=state, at=at, agent_version="simulator")  # type: ignore[arg-type]
+                         state=state, at=at, agent_version="simulator")
         pub.publish(status_topic(hub), encode(msg), readings=0, kind="status", retain=True)
 
 
 def publish_panel(panel: Panel, broker_url: str, *, speed: float | None = None,
                   batch: int = 50, window: int = DEFAULT_WINDOW, rate: float | None = None,
                   keep_ids: bool = False, progress: Callable[..., None] | None = None,
-                  status: bool = True) -> PublishStats:
+                  status: bool = True, credentials: Mapping[str, str] | None = None,
+                  mqtt5: bool = False) -> PublishStats:
     """Publish a panel's whole history (fast path), hub status first."""
-    pub = WindowedPublisher(broker_url, client_id=f"sim-{panel.practice.id}", window=window,
-                            rate=rate, keep_ids=keep_ids).connect()
+    pub = open_publisher(broker_url, client_id=f"sim-{panel.practice.id}",
+                         credentials=credentials, window=window, rate=rate, keep_ids=keep_ids,
+                         mqtt5=mqtt5)
     try:
         if status:
             publish_status(pub, (h.id for h in panel.hubs),
@@ -496,7 +648,7 @@ class FullPathHub:
         await reconnect_until(datetime.max.replace(tzinfo=UTC))
         return n
 
-    def drain(self, pub: WindowedPublisher, *, limit: int = 500, wait: bool = True) -> int:
+    def drain(self, pub: Publisher, *, limit: int = 500, wait: bool = True) -> int:
         """Publish outbox rows not yet published (one payload per device run); the
         outbox rows are acknowledged by :meth:`commit_acks` once the broker acked them."""
         sent = 0
@@ -547,6 +699,7 @@ def run_full_path(panel: Panel, broker_url: str, workdir: str | Path, *,
                   speed: float | None = None, window: int = DEFAULT_WINDOW,
                   keep_ids: bool = False, progress: Callable[..., None] | None = None,
                   samples: Iterable[Sample] | None = None,
+                  credentials: Mapping[str, str] | None = None, mqtt5: bool = False,
                   wall_clock: Callable[[], float] = time.monotonic) -> PublishStats:
     """Full path for a whole panel: devices -> GATT -> edge session -> outbox -> MQTT.
 
@@ -554,8 +707,8 @@ def run_full_path(panel: Panel, broker_url: str, workdir: str | Path, *,
     each hub syncs its device right after a measurement and publishes what
     its outbox holds.  ``speed`` paces simulated time as in :func:`publish_samples`.
     """
-    pub = WindowedPublisher(broker_url, client_id=f"sim-full-{panel.practice.id}",
-                            window=window, keep_ids=keep_ids).connect()
+    pub = open_publisher(broker_url, client_id=f"sim-full-{panel.practice.id}",
+                         credentials=credentials, window=window, keep_ids=keep_ids, mqtt5=mqtt5)
     hubs = {p.patient_id: FullPathHub(hub_id_for(p.patient_id), p.patient_id, p.device_kinds,
                                       timezone=p.timezone, seed=panel.seed,
                                       outbox_path=Path(workdir) / f"{p.patient_id}.db")
@@ -645,11 +798,12 @@ def load_payloads(*, hubs: int, total: int, batch: int = 1, seed: int = 0,
 def run_load(broker_url: str, *, readings: int, hubs: int = 1000, rate: float | None = None,
              window: int = DEFAULT_WINDOW, batch: int = 1, seed: int = 0,
              start: datetime | None = None, keep_ids: bool = False,
+             credentials: Mapping[str, str] | None = None, mqtt5: bool = False,
              progress: Callable[..., None] | None = None) -> PublishStats:
     """Benchmark load: ``readings`` synthetic readings from ``hubs`` hubs at ``rate``/s."""
     t0 = start or datetime(2026, 1, 1, tzinfo=UTC)
-    pub = WindowedPublisher(broker_url, client_id=f"sim-load-{seed}", window=window, rate=rate,
-                            keep_ids=keep_ids).connect()
+    pub = open_publisher(broker_url, client_id=f"sim-load-{seed}", credentials=credentials,
+                         window=window, rate=rate, keep_ids=keep_ids, mqtt5=mqtt5)
     try:
         for topic, payload, n, kind, ids in load_payloads(hubs=hubs, total=readings, batch=batch,
                                                           seed=seed, start=t0):

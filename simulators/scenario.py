@@ -450,7 +450,8 @@ def run_in_process(sc: Scenario) -> ScenarioResult:
 
 def run_against_gateway(sc: Scenario, *, broker_url: str, database_url: str,
                         timeout_s: float = 120.0,
-                        progress: Callable[[str], None] | None = None) -> ScenarioResult:
+                        credentials: Mapping[str, str] | None = None,
+                        progress: Callable[..., None] | None = None) -> ScenarioResult:
     """Provision the scenario into a running gateway, publish, and read back.
 
     The panel is written to ``database_url``; readings go to ``broker_url``
@@ -467,7 +468,7 @@ def run_against_gateway(sc: Scenario, *, broker_url: str, database_url: str,
     store = open_store(database_url)
     try:
         provision(store, panel)
-        stats = publish_samples(broker_url, samples, progress=progress)
+        stats = publish_samples(broker_url, samples, progress=progress, credentials=credentials)
         deadline = _time.monotonic() + timeout_s
         ids = {p.patient_id for p in sc.profiles}
         while _time.monotonic() < deadline:
