@@ -120,9 +120,10 @@ class PublishStats:
     def summary(self) -> str:
         """Multi-line human summary (readings sent, acknowledged, by device kind)."""
         rate = self.readings_acked / self.elapsed_s if self.elapsed_s > 0 else 0.0
-        lines = [f"readings sent {self.readings_sent}, acknowledged {self.readings_acked} "
-                 f"({self.payloads_acked}/{self.payloads_sent} payloads) in "
-                 f"{self.elapsed_s:.1f} s ({rate:,.0f} readings/s)"]
+        payloads = (f" ({self.payloads_acked}/{self.payloads_sent} payloads)"
+                    if self.payloads_sent else "")
+        lines = [f"readings sent {self.readings_sent}, acknowledged {self.readings_acked}"
+                 f"{payloads} in {self.elapsed_s:.1f} s ({rate:,.0f} readings/s)"]
         if self.payloads_rejected:
             lines.append(f"  REJECTED by the broker: {self.readings_rejected} readings "
                          f"({self.payloads_rejected} payloads)")
@@ -441,7 +442,7 @@ class Progress:
         self._last = 0.0
         self._t0 = time.monotonic()
 
-    def __call__(self, sent: int, acked: int, sim_time: datetime | None = None,
+    def __call__(self, sent: int, acked: int | None, sim_time: datetime | None = None,
                  force: bool = False) -> None:
         """Redraw the line (throttled unless ``force``)."""
         if not self.enabled:
@@ -450,11 +451,12 @@ class Progress:
         if not force and now - self._last < 0.25:
             return
         self._last = now
-        rate = acked / max(now - self._t0, 1e-9)
+        rate = (acked if acked is not None else sent) / max(now - self._t0, 1e-9)
         total = f"/{self.total}" if self.total else ""
         pct = f" {100 * sent / self.total:5.1f}%" if self.total else ""
         when = f" sim {sim_time:%Y-%m-%d %H:%M}Z" if sim_time else ""
-        self.out.write(f"\r sent {sent}{total}{pct}  acked {acked}  {rate:,.0f}/s{when}   ")
+        ack = f"  acked {acked}" if acked is not None else ""
+        self.out.write(f"\r sent {sent}{total}{pct}{ack}  {rate:,.0f}/s{when}   ")
         self.out.flush()
 
     def done(self) -> None:
@@ -569,26 +571,45 @@ def publish_panel(panel: Panel, broker_url: str, *, speed: float | None = None,
 
 # --------------------------------------------------------------------------- full path
 
+def _counting_outbox(path: str | Path) -> Any:
+    """An edge :class:`~edge_agent.outbox.Outbox` that remembers what was added."""
+    from edge_agent.outbox import Outbox, QueuedReading
+
+    class CountingOutbox(Outbox):
+        added: list[tuple[str, str]]
+
+        def add(self, item: QueuedReading) -> bool:
+            new = super().add(item)
+            if new:
+                self.added.append((item.id, str(item.device.kind)))
+            return new
+
+    box = CountingOutbox(path)
+    box.added = []
+    return box
+
+
 class FullPathHub:
     """One patient's hub running the real edge session over simulated devices.
 
     Samples are measured on :class:`~simulators.devices.SimulatedDevice`\\ s;
     when the hub is online it connects shortly after each measurement and the
     edge :class:`~edge_agent.session.DeviceSession` decodes the GATT bytes into
-    its SQLite outbox; :meth:`drain` publishes outbox rows (grouped per device)
-    and acknowledges them in the outbox when the broker does.
+    its SQLite outbox.  The outbox is drained either by the edge agent's own
+    :class:`~edge_agent.publisher.Publisher` (:meth:`edge_publisher`, one
+    connection per hub, as deployed) or by :meth:`drain` over a shared
+    simulator connection; rows leave the outbox only when the broker acked.
     """
 
     def __init__(self, hub_id: str, patient_id: str, kinds: Iterable[DeviceKind], *,
                  timezone: str, outbox_path: str | Path, seed: int = 0,
                  clocks: dict[DeviceKind, DeviceClock] | None = None,
                  device_options: dict[DeviceKind, dict[str, Any]] | None = None) -> None:
-        from edge_agent.outbox import Outbox
         from edge_agent.session import DeviceSession, PairedDevice
 
         self.hub_id = hub_id
         self.tz = ZoneInfo(timezone)
-        self.outbox = Outbox(outbox_path)
+        self.outbox = _counting_outbox(outbox_path)
         self.now = datetime(2000, 1, 1, tzinfo=UTC)
         self.devices: dict[DeviceKind, SimulatedDevice] = {}
         self.sessions: dict[DeviceKind, Any] = {}
@@ -606,6 +627,32 @@ class FullPathHub:
         # filled on paho's network thread, applied to the outbox on the caller's
         self._acks: deque[list[int]] = deque()
         self._published_seq = 0
+
+    def edge_publisher(self, broker_url: str, password: str | None = None,
+                       window: int = DEFAULT_WINDOW) -> Any:
+        """The edge agent's publisher for this hub's outbox (logs in as the hub)."""
+        from edge_agent.publisher import BrokerSettings, Publisher
+
+        addr = BrokerAddress.parse(broker_url)
+        broker = BrokerSettings(f"mqtt://{addr.host}:{addr.port}", username=self.hub_id,
+                                password=password, client_id=self.hub_id)
+        return Publisher(self.outbox, hub_id=self.hub_id, broker=broker, now=lambda: self.now,
+                         window=window, jitter=None, max_delay_s=1.0,
+                         agent_version="simulator")
+
+    def stats(self, stats: PublishStats | None = None, *, keep_ids: bool = False,
+              ) -> PublishStats:
+        """Add this hub's counts (added to / acknowledged out of the outbox) to ``stats``."""
+        out = stats or PublishStats()
+        for rid, kind in self.outbox.added:
+            out.readings_sent += 1
+            out.sent_by_kind[kind] += 1
+            if self.outbox.was_published(rid):
+                out.readings_acked += 1
+                out.acked_by_kind[kind] += 1
+                if keep_ids:
+                    out.acked_ids.add(rid)
+        return out
 
     async def sync(self, kind: DeviceKind, at: datetime) -> None:
         """Connect to the device of ``kind`` at ``at`` and run one session."""
@@ -700,24 +747,48 @@ def run_full_path(panel: Panel, broker_url: str, workdir: str | Path, *,
                   keep_ids: bool = False, progress: Callable[..., None] | None = None,
                   samples: Iterable[Sample] | None = None,
                   credentials: Mapping[str, str] | None = None, mqtt5: bool = False,
+                  edge_publisher: bool = True, drain_timeout_s: float = 60.0,
                   wall_clock: Callable[[], float] = time.monotonic) -> PublishStats:
     """Full path for a whole panel: devices -> GATT -> edge session -> outbox -> MQTT.
 
     Samples (default: the panel's history) are played in measured-time order;
-    each hub syncs its device right after a measurement and publishes what
-    its outbox holds.  ``speed`` paces simulated time as in :func:`publish_samples`.
+    each hub syncs its device right after a measurement.  With
+    ``edge_publisher`` (default) every hub runs the edge agent's own
+    publisher (one connection per hub, user = hub id, password from
+    ``credentials``); otherwise outboxes drain over one simulator connection
+    (``mqtt5`` applies to that one).  ``speed`` paces simulated time as in
+    :func:`publish_samples`.  Counts come from the outboxes: a reading is
+    acknowledged when the outbox recorded its PUBACK.
     """
-    pub = open_publisher(broker_url, client_id=f"sim-full-{panel.practice.id}",
-                         credentials=credentials, window=window, keep_ids=keep_ids, mqtt5=mqtt5)
     hubs = {p.patient_id: FullPathHub(hub_id_for(p.patient_id), p.patient_id, p.device_kinds,
                                       timezone=p.timezone, seed=panel.seed,
                                       outbox_path=Path(workdir) / f"{p.patient_id}.db")
             for p in panel.profiles}
+    shared = None if edge_publisher else open_publisher(
+        broker_url, client_id=f"sim-full-{panel.practice.id}", credentials=credentials,
+        window=window, keep_ids=keep_ids, mqtt5=mqtt5)
+    t0 = wall_clock()
+
+    def current() -> PublishStats:
+        st = PublishStats()
+        for hub in hubs.values():
+            hub.stats(st, keep_ids=keep_ids)
+        st.elapsed_s = wall_clock() - t0
+        return st
 
     async def play() -> None:
+        stop = asyncio.Event()
+        pubs: dict[str, Any] = {}
+        tasks = []
+        if edge_publisher:
+            for pid, hub in hubs.items():
+                pubs[pid] = hub.edge_publisher(broker_url, (credentials or {}).get(hub.hub_id),
+                                               window)
+                tasks.append(asyncio.create_task(pubs[pid].run(stop)))
         sim0: datetime | None = None
         wall0 = wall_clock()
-        for s in samples if samples is not None else panel.samples():
+        stream = samples if samples is not None else panel.samples()
+        for sent, s in enumerate(stream, 1):
             if speed:
                 sim0 = sim0 or s.measured_at
                 delay = wall0 + (s.measured_at - sim0).total_seconds() / speed - wall_clock()
@@ -725,23 +796,43 @@ def run_full_path(panel: Panel, broker_url: str, workdir: str | Path, *,
                     await asyncio.sleep(delay)
             hub = hubs[s.patient_id]
             await hub.live([s])
-            hub.drain(pub, wait=False)
-            hub.commit_acks()
+            if shared is not None:
+                hub.drain(shared, wait=False)
+                hub.commit_acks()
+            else:
+                pubs[s.patient_id].notify()
+                await asyncio.sleep(0)
             if progress is not None:
-                progress(pub.stats.readings_sent, pub.stats.readings_acked, s.measured_at)
+                progress(sent, None, s.measured_at)
+        if edge_publisher:
+            deadline = wall_clock() + drain_timeout_s
+            # the outbox has no "empty" event to wait on: poll it like the agent's status does
+            while any(h.outbox.depth() for h in hubs.values()) and wall_clock() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            stop.set()
+            await asyncio.gather(*tasks)
 
     try:
         asyncio.run(play())
-        pub.drain()
-        for hub in hubs.values():
-            hub.commit_acks()
+        if shared is not None:
+            shared.drain()
+            for hub in hubs.values():
+                hub.commit_acks()
+        stats = current()
+        if shared is not None:
+            stats.payloads_sent = shared.stats.payloads_sent
+            stats.payloads_acked = shared.stats.payloads_acked
+            stats.max_in_flight = shared.stats.max_in_flight
+            stats.readings_rejected = shared.stats.readings_rejected
+            stats.payloads_rejected = shared.stats.payloads_rejected
     finally:
-        pub.close()
+        if shared is not None:
+            shared.close()
         for hub in hubs.values():
             hub.close()
     if progress is not None:
-        progress(pub.stats.readings_sent, pub.stats.readings_acked, None, force=True)
-    return pub.stats
+        progress(stats.readings_sent, stats.readings_acked, None, force=True)
+    return stats
 
 
 # --------------------------------------------------------------------------- load
