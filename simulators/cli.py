@@ -159,6 +159,7 @@ def scenario_run_command(args: argparse.Namespace, out: TextIO | None = None,
                 creds = read_credentials(args.hub_credentials) if args.hub_credentials else None
                 result = run_against_gateway(sc, broker_url=args.broker,
                                              database_url=args.database,
+                                             now=datetime.now(UTC),
                                              timeout_s=args.timeout, credentials=creds)
             else:
                 result = run_in_process(sc)

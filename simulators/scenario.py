@@ -54,6 +54,10 @@ from simulators.physiology import (
 )
 
 SCENARIO_DIR = Path(__file__).with_name("scenarios")
+#: Timer-driven rules a live gateway may fire *while* a compressed history is
+#: still arriving (a timer due in the past fires between two batches of the
+#: backlog); against a gateway their unlisted escalations are reported, not judged.
+REPLAY_TIMER_RULES = frozenset({"adherence.no_data", "hub.offline"})
 RPM_PERIOD_DAYS = 30
 
 
@@ -329,8 +333,13 @@ def shipped_scenarios() -> list[Path]:
 # --------------------------------------------------------------------------- checking
 
 def check_outcomes(sc: Scenario, opened: Sequence[OpenedEscalation],
-                   device_days: Mapping[str, set[date]]) -> list[Check]:
-    """Compare what was opened (and the device days) with the expectations."""
+                   device_days: Mapping[str, set[date]], *,
+                   tolerate: frozenset[str] = frozenset()) -> list[Check]:
+    """Compare what was opened (and the device days) with the expectations.
+
+    Unlisted escalations of the rules in ``tolerate`` are reported in an
+    informational check that always passes (see :data:`REPLAY_TIMER_RULES`).
+    """
     checks: list[Check] = []
     zones = {p.patient_id: ZoneInfo(p.timezone) for p in sc.profiles}
     claimed: set[int] = set()
@@ -361,8 +370,16 @@ def check_outcomes(sc: Scenario, opened: Sequence[OpenedEscalation],
     if sc.others == "forbid":
         extra = Counter((opened[i].patient_id, opened[i].rule_id)
                         for i in range(len(opened)) if i not in claimed)
-        actual = ", ".join(f"{r} for {p} x{n}" for (p, r), n in sorted(extra.items())) or "none"
-        checks.append(Check("no other escalation", "none", actual, not extra))
+        tolerated = Counter({k: n for k, n in extra.items() if k[1] in tolerate})
+        extra -= tolerated
+
+        def words(c: Counter[tuple[str, str]]) -> str:
+            return ", ".join(f"{r} for {p} x{n}" for (p, r), n in sorted(c.items())) or "none"
+
+        checks.append(Check("no other escalation", "none", words(extra), not extra))
+        if tolerated:
+            checks.append(Check("timer rules during the history replay (not judged)", "any",
+                                words(tolerated), True))
     for b in sc.billing:
         checks.extend(_billing_checks(sc, b, device_days.get(b.patient, set())))
     return checks
@@ -448,27 +465,47 @@ def run_in_process(sc: Scenario) -> ScenarioResult:
     return result
 
 
+def anchored(sc: Scenario, today: date) -> Scenario:
+    """The scenario moved in time so that its last day is the day before ``today``.
+
+    A running gateway judges data by its own clock: history from another
+    season would look late, the hubs offline and the patients silent.  Day
+    numbers (courses, expectation windows) are relative, so they still hold.
+    """
+    return dataclasses.replace(sc, start=today - timedelta(days=sc.days))
+
+
 def run_against_gateway(sc: Scenario, *, broker_url: str, database_url: str,
-                        timeout_s: float = 120.0,
+                        now: datetime, timeout_s: float = 120.0,
                         credentials: Mapping[str, str] | None = None,
                         progress: Callable[..., None] | None = None) -> ScenarioResult:
     """Provision the scenario into a running gateway, publish, and read back.
 
-    The panel is written to ``database_url``; readings go to ``broker_url``
-    (QoS 1); then the store is polled until every reading is stored (or
-    ``timeout_s``) and the escalations the gateway opened are compared.
+    The scenario is :func:`anchored` to end the day before ``now`` (the
+    gateway's clock); the panel is written to ``database_url``; hubs report
+    ``online`` and the readings go to ``broker_url`` (QoS 1; one connection
+    per hub with ``credentials``); then the store is polled until every
+    reading is stored (or ``timeout_s``) and the escalations the gateway
+    opened are compared with the expectations.
     """
     from gateway.escalations import Status
     from gateway.store import open_store
-    from simulators.fleet import publish_samples
+    from simulators.fleet import open_publisher, publish_samples, publish_status
     from simulators.panel import provision
 
+    sc = anchored(sc, now.astimezone(ZoneInfo(sc.practice_tz)).date())
     panel = sc.panel()
     samples = list(panel.samples())
     store = open_store(database_url)
     try:
         provision(store, panel)
-        stats = publish_samples(broker_url, samples, progress=progress, credentials=credentials)
+        pub = open_publisher(broker_url, client_id=f"scenario-{sc.name}",
+                             credentials=credentials)
+        try:
+            publish_status(pub, (h.id for h in panel.hubs), now)
+            stats = publish_samples(broker_url, samples, progress=progress, publisher=pub)
+        finally:
+            pub.close()
         deadline = _time.monotonic() + timeout_s
         ids = {p.patient_id for p in sc.profiles}
         while _time.monotonic() < deadline:
@@ -493,5 +530,5 @@ def run_against_gateway(sc: Scenario, *, broker_url: str, database_url: str,
     result = ScenarioResult(sc.name, "gateway", opened=opened, readings=stats.acknowledged)
     result.checks = [Check("readings acknowledged by the broker", str(len(samples)),
                            str(stats.acknowledged), stats.acknowledged == len(samples))]
-    result.checks += check_outcomes(sc, opened, days)
+    result.checks += check_outcomes(sc, opened, days, tolerate=REPLAY_TIMER_RULES)
     return result
