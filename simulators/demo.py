@@ -121,7 +121,8 @@ def build_demo_panel(seed: int, n_patients: int = 50, days: int = 30, *, now: da
         if not courses:
             roll = rng.random()
             if roll < 0.08:
-                adherence = Adherence(skip_prob=0.05, pauses=((int(rng.integers(5, days - 8)), 7),))
+                pause_start = int(rng.integers(1, max(2, days - 8)))
+                adherence = Adherence(skip_prob=0.05, pauses=((pause_start, 7),))
             elif roll < 0.14:
                 adherence = Adherence(measured_days=12)
         profiles.append(stable_profile(f"pt{i + 1:04d}", conds, seed=seed, timezone=tz,

@@ -223,7 +223,7 @@ def stable_profile(patient_id: str, conditions: Iterable[Condition | str], *, se
     weight = float(rng.uniform(62, 112))
     if Condition.CHF in conds:
         weight = float(rng.uniform(72, 118))
-    spo2 = float(rng.integers(92, 95)) if Condition.COPD in conds else float(rng.integers(95, 99))
+    spo2 = float(rng.integers(92, 95)) if Condition.COPD in conds else float(rng.integers(96, 99))
     base = Baseline(
         weight_kg=weight,
         systolic=float(rng.uniform(118, 132)),

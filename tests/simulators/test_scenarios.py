@@ -51,7 +51,7 @@ def test_billing_checks_device_days_and_codes() -> None:
                for c in lines)
 
 
-def SCENARIO(stem: str) -> Path:  # noqa: N802 - reads like a constant lookup
+def SCENARIO(stem: str) -> Path:
     return next(p for p in SHIPPED if p.stem == stem)
 
 
@@ -107,7 +107,7 @@ def test_bad_scenarios_name_the_field(mutate, message: str) -> None:
 
 
 def test_load_errors(tmp_path: Path) -> None:
-    with pytest.raises(ScenarioError, match="missing.yaml"):
+    with pytest.raises(ScenarioError, match=r"missing\.yaml"):
         load_scenario(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed")
@@ -134,8 +134,9 @@ def test_cli_scenario_run_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_cli_simulate_unreachable_broker() -> None:
-    from simulators.cli import register
     import argparse
+
+    from simulators.cli import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
