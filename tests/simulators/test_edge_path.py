@@ -185,3 +185,24 @@ def test_corrupted_notification_is_counted_not_stored(tmp_path: Path) -> None:
     bp.truncate_next = 1
     r = hub.sync(DeviceKind.BP_CUFF, T0 + timedelta(hours=2))
     assert r.decode_errors == 1 and r.stored == 1
+
+
+def test_sim_link_is_a_gatt_link() -> None:
+    from edge_agent.link import GattLink
+
+    link = SimGattLink(make_device(DeviceKind.SCALE, "SC-1"), lambda: T0)
+    assert isinstance(link, GattLink)
+    assert 0x2A9D in link.services and not link.is_connected
+
+
+def test_device_bytes_are_deterministic() -> None:
+    p = stable_profile("det", ["CHF", "DM"], seed=12, adherence=PERFECT)
+
+    def stream() -> list[tuple[int, bytes]]:
+        out = []
+        devs = {k: make_device(k, f"{k}-d", seed=12, artefact_prob=0.2) for k in p.device_kinds}
+        for x in simulate_patient(p, start=date(2026, 3, 2), days=5, seed=12):
+            out += devs[x.kind].measure(x, connected=True)
+        return out
+
+    assert stream() == stream()
