@@ -137,8 +137,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_scan(args: argparse.Namespace) -> int:
+    """List nearby BLE health devices (address, name, services) to fill hub.toml."""
+    from edge_agent.bleak_link import scan
+    from edge_agent.link import LinkError
+
+    try:
+        found = asyncio.run(scan(args.seconds))
+    except LinkError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for address, name, services in found:
+        print(f"{address}  {name or '-'}  {' '.join(s[4:8] for s in services)}")
+    return EXIT_OK
+
+
 def register(subparsers: Any) -> None:
-    """Add ``vitalgate edge run|status``."""
+    """Add ``vitalgate edge run|status|scan``."""
     edge = subparsers.add_parser("edge", help="home hub edge agent (BLE -> outbox -> MQTT)")
     sub = edge.add_subparsers(dest="edge_command", metavar="SUBCOMMAND", required=True)
     for name, func, text in (("run", cmd_run, "run the agent"),
@@ -148,3 +163,6 @@ def register(subparsers: Any) -> None:
         if name == "status":
             p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(func=func)
+    scan = sub.add_parser("scan", help="list nearby BLE health devices (needs an adapter)")
+    scan.add_argument("--seconds", type=float, default=10.0, help="scan duration")
+    scan.set_defaults(func=cmd_scan)

@@ -44,6 +44,8 @@ DEFAULT_CAP = 200_000
 #: longer than any device memory we know of is re-sent after (meters keep ~500
 #: records, i.e. weeks to months), shorter than forever so the file stays small.
 PUBLISHED_RETENTION_S = 90 * 24 * 3600.0
+#: Rows per ``IN (...)`` list when acknowledging (SQLite bound-parameter limits).
+_ACK_CHUNK = 500
 #: Ids listed per ``dropped`` row (the count is always exact).
 DROPPED_IDS_LISTED = 1000
 
@@ -138,6 +140,9 @@ class Outbox:
         self._clock = clock
         self._retention = published_retention_s
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Readings are health data: the file (and its WAL, which SQLite creates
+        # with the same mode) is readable by the agent's user only.
+        self.path.touch(mode=0o600, exist_ok=True)
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
@@ -204,20 +209,24 @@ class Outbox:
         if not seqs:
             return 0
         now = self._clock()
+        done = 0
         with self._tx() as db:
-            marks = ",".join("?" * len(seqs))
-            ids = db.execute(
-                f"SELECT reading_id FROM outbox WHERE seq IN ({marks})", tuple(seqs)
-            ).fetchall()
-            db.executemany(
-                "INSERT OR REPLACE INTO published (reading_id, acked_at) VALUES (?, ?)",
-                [(r[0], now) for r in ids],
-            )
-            deleted = db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", tuple(seqs))
-            if self._count is not None:
-                self._count -= deleted.rowcount
+            for i in range(0, len(seqs), _ACK_CHUNK):
+                chunk = tuple(seqs[i : i + _ACK_CHUNK])
+                marks = ",".join("?" * len(chunk))
+                ids = db.execute(
+                    f"SELECT reading_id FROM outbox WHERE seq IN ({marks})", chunk
+                ).fetchall()
+                db.executemany(
+                    "INSERT OR REPLACE INTO published (reading_id, acked_at) VALUES (?, ?)",
+                    [(r[0], now) for r in ids],
+                )
+                deleted = db.execute(f"DELETE FROM outbox WHERE seq IN ({marks})", chunk)
+                if self._count is not None:
+                    self._count -= deleted.rowcount
+                done += len(ids)
             db.execute("DELETE FROM published WHERE acked_at < ?", (now - self._retention,))
-        return len(ids)
+        return done
 
     # -- reading ---------------------------------------------------------------
 

@@ -62,6 +62,9 @@ DEFAULT_BATCH = 50
 CONNECT_TIMEOUT_S = 15.0
 #: MQTT keepalive: home routers drop idle NAT entries after a few minutes.
 KEEPALIVE_S = 60
+#: A connection that lasted this long resets the backoff; one the broker drops
+#: right away (ACL kick, overload) keeps backing off instead of looping.
+STABLE_CONNECTION_S = 30.0
 #: On a clean stop, wait this long for the PUBACK of the ``offline`` status.
 STOP_GRACE_S = 2.0
 
@@ -160,6 +163,7 @@ class Publisher:
         self._devices_dirty = True
         self._devices_mid: int | None = None
         self._status_depth = 0
+        self._generation = 0
 
     # -- signals from the rest of the agent ------------------------------------
 
@@ -180,11 +184,13 @@ class Publisher:
         attempt = 0
         while not stop.is_set():
             self._set_state("connecting", attempt=attempt)
+            started = asyncio.get_running_loop().time()
             try:
                 await self._connection(stop)
-                attempt = 0
                 if stop.is_set():
                     break
+                if asyncio.get_running_loop().time() - started >= STABLE_CONNECTION_S:
+                    attempt = 0
             except (PublishError, OSError, TimeoutError) as exc:
                 log.warning("broker unavailable", extra={"attempt": attempt,
                                                          "error": str(exc)[:200]})
@@ -209,6 +215,7 @@ class Publisher:
             clean_session=True,
             protocol=mqtt.MQTTv311,
             reconnect_on_failure=False,
+            userdata=self._generation,
         )
         if b.username is not None:
             client.username_pw_set(b.username, b.password)
@@ -234,6 +241,7 @@ class Publisher:
 
     async def _connection(self, stop: asyncio.Event) -> None:
         assert self._loop is not None
+        self._generation += 1
         client = self._client()
         self._connack = self._loop.create_future()
         self._inflight.clear()
@@ -348,24 +356,32 @@ class Publisher:
 
     # -- paho callbacks (network thread) -> loop thread --------------------------------
 
-    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+    def _post(self, generation: int, fn: Callable[..., None], *args: Any) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+
+        def deliver() -> None:
+            # Message ids restart with every client: an event from an earlier
+            # connection must never acknowledge rows of the current one.
+            if generation == self._generation:
+                fn(*args)
+
         with contextlib.suppress(RuntimeError):  # loop shutting down
-            loop.call_soon_threadsafe(fn, *args)
+            loop.call_soon_threadsafe(deliver)
 
-    def _cb_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
+    def _cb_connect(self, client: Any, userdata: int, flags: Any, reason: Any,
                     properties: Any) -> None:
-        self._post(self._on_connack, int(reason.value if hasattr(reason, "value") else reason))
+        rc = int(reason.value if hasattr(reason, "value") else reason)
+        self._post(userdata, self._on_connack, rc)
 
-    def _cb_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
+    def _cb_disconnect(self, client: Any, userdata: int, flags: Any, reason: Any,
                        properties: Any) -> None:
-        self._post(self._on_disconnected)
+        self._post(userdata, self._on_disconnected)
 
-    def _cb_publish(self, client: Any, userdata: Any, mid: int, reason: Any,
+    def _cb_publish(self, client: Any, userdata: int, mid: int, reason: Any,
                     properties: Any) -> None:
-        self._post(self._on_puback, mid)
+        self._post(userdata, self._on_puback, mid)
 
     def _on_connack(self, rc: int) -> None:
         if self._connack is not None and not self._connack.done():

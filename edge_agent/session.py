@@ -203,22 +203,36 @@ class DeviceSession:
     async def _read_text(self, link: GattLink, char: int) -> str:
         if char not in link.services:
             return ""
+        data = await self._read_optional(link, char)
+        if data is None:
+            return ""
         try:
-            decoded = decode(char, await link.read(char))
+            decoded = decode(char, data)
         except DecodeError:
             return ""
         return decoded.text[:256] if isinstance(decoded, DeviceInformationString) else ""
+
+    async def _read_optional(self, link: GattLink, char: int) -> bytes | None:
+        """Read a characteristic the session can do without (None if refused)."""
+        try:
+            return await link.read(char)
+        except LinkError as exc:
+            if exc.transient:
+                raise
+            return None
 
     async def _identify(self, link: GattLink) -> None:
         serial = await self._read_text(link, SERIAL_NUMBER)
         if not serial.strip() or not serial.isascii() or not serial.isprintable():
             # No usable serial: the BLE address is the next most stable identity.
             serial = "addr-" + self.device.address.replace(":", "").lower()
-        serial = serial.strip().replace(" ", "_")
+        serial = serial.strip().replace(" ", "_")[:64]
         battery = None
-        if BATTERY_LEVEL in link.services:
+        raw = await self._read_optional(link, BATTERY_LEVEL) if (
+            BATTERY_LEVEL in link.services) else None
+        if raw is not None:
             try:
-                level = decode(BATTERY_LEVEL, await link.read(BATTERY_LEVEL))
+                level = decode(BATTERY_LEVEL, raw)
                 battery = level.level if isinstance(level, BatteryLevel) else None
             except DecodeError:
                 battery = None
@@ -238,9 +252,12 @@ class DeviceSession:
         char = next((c for c in (CURRENT_TIME, DATE_TIME) if c in link.services), None)
         if char is None:
             return
+        raw = await self._read_optional(link, char)
+        if raw is None:
+            return
         try:
-            decoded = decode(char, await link.read(char))
-        except (DecodeError, LinkError):
+            decoded = decode(char, raw)
+        except DecodeError:
             return
         stamp = decoded.date_time if isinstance(decoded, CurrentTime) else decoded
         wall = stamp.to_datetime() if isinstance(stamp, DateTime) else None

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from gateway.settings import Settings, load_settings
+from gateway.settings import Settings, load_settings, redact_url
 from gateway.store import Store, open_store
 
 
@@ -87,7 +87,8 @@ def _up(args: argparse.Namespace) -> int:
     gateway = Gateway(settings)
     gateway.start()
     print(f"Vitalgate is up: web app and API at http://{settings.api_host}:{settings.api_port}/ "
-          f"(OpenAPI docs at /docs); broker {settings.resolved_broker_url}", flush=True)
+          f"(OpenAPI docs at /docs); broker {redact_url(settings.resolved_broker_url)}",
+          flush=True)
     serve(settings, gateway)
     return 0
 

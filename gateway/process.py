@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.settings import Settings
+from gateway.settings import Settings, redact_url
 from gateway.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,6 @@ class Gateway:
         """Open the store, catch up the rules, start ingest and the timer loop."""
         from ingest.metrics import IngestMetrics
         from ingest.service import IngestService
-
         from rules.runtime import RulesRuntime
 
         s = self.settings
@@ -79,7 +78,7 @@ class Gateway:
                                               daemon=True)
         self._timer_thread.start()
         log.info("gateway running: store %s, broker %s", self._store.url.split(":", 1)[0],
-                 s.resolved_broker_url)
+                 redact_url(s.resolved_broker_url))
 
     def _start_paging(self) -> Any:
         """Hook paging into the store when the paging package is available."""

@@ -102,6 +102,19 @@ class Settings(BaseSettings):
         return tuple(sources)
 
 
+def redact_url(url: str) -> str:
+    """``scheme://user:***@host:port/...``: a URL safe to log or print."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}"
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build and validate settings; ``config_file`` is an optional TOML file."""
     if config_file is None:

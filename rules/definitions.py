@@ -26,12 +26,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from gateway.escalations import Severity
 from gateway.model import Condition, Flag
 from gateway.units import Metric, Unit, UnitError, parse_unit, to_canonical
 
@@ -49,22 +49,6 @@ KINDS = (
 
 SUPPORTED_FILE_VERSIONS = (1,)
 DEFAULTS_PATH = Path(__file__).with_name("defaults.yaml")
-
-
-class Severity(StrEnum):
-    """Escalation severities, in increasing order of urgency."""
-
-    ROUTINE = "routine"
-    URGENT = "urgent"
-    EMERGENCY = "emergency"
-
-    @property
-    def rank(self) -> int:
-        """0 for routine, 1 for urgent, 2 for emergency."""
-        return _SEVERITY_RANK[self]
-
-
-_SEVERITY_RANK = {Severity.ROUTINE: 0, Severity.URGENT: 1, Severity.EMERGENCY: 2}
 
 
 class RuleError(ValueError):

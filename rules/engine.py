@@ -53,6 +53,7 @@ from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway.escalations import Severity
 from gateway.model import Condition, Flag, Reading
 from gateway.units import Metric, kg_to_lb
 from rules import text
@@ -69,7 +70,6 @@ from rules.definitions import (
     Override,
     Rule,
     RuleSet,
-    Severity,
     ThresholdSpec,
     WindowAverageSpec,
     compose,

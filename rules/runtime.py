@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.escalations import Action, Escalation, EscalationEvent, Severity, Trigger
+from gateway.escalations import Action, Escalation, EscalationEvent, Trigger
 from gateway.model import Condition, Reading
 from gateway.store import NotFound, Store
 from rules.definitions import Override, RuleSet, load_defaults
@@ -243,7 +243,7 @@ def trigger_from(finding: Finding, practice_id: str, key: str) -> Trigger:
     evidence["event"] = finding.event.value
     return Trigger(
         practice_id=practice_id, patient_id=finding.patient_id, rule_id=finding.rule_id,
-        rule_version=finding.rule_version, severity=Severity(finding.severity.value),
+        rule_version=finding.rule_version, severity=finding.severity,
         trigger_at=finding.at, summary=finding.summary, thresholds=dict(finding.thresholds),
         evidence=evidence, late=finding.late, key=key,
     )

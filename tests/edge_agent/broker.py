@@ -23,7 +23,7 @@ from tests.support.services import free_port, mosquitto_binary, port_open, requi
 class Mosquitto:
     """mosquitto on 127.0.0.1:<free port>, persistence in a temp dir, unlimited queues."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, listener: str = "", extra: str = "") -> None:
         binary = mosquitto_binary()
         if binary is None:
             require_service("Mosquitto", "no mosquitto binary on PATH or /usr/sbin")
@@ -34,7 +34,8 @@ class Mosquitto:
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            + (listener or "allow_anonymous true\n")
+            + extra +
             "persistence true\n"
             f"persistence_location {self.dir}/\n"
             "max_queued_messages 0\n"
@@ -73,6 +74,8 @@ class Consumer:
 
     port: int
     hub_id: str
+    username: str | None = None
+    password: str | None = None
     ids: dict[str, int] = field(default_factory=dict)
     payloads: list[WireReadings] = field(default_factory=list)
     statuses: list[tuple[str, bool, int | None]] = field(default_factory=list)
@@ -81,12 +84,16 @@ class Consumer:
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self.subscribed = threading.Event()
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                                   client_id=f"consumer-{uuid.uuid4().hex[:8]}",
                                   clean_session=False)
         self.client.reconnect_delay_set(0.05, 0.3)
+        if self.username is not None:
+            self.client.username_pw_set(self.username, self.password)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
         self.client.connect("127.0.0.1", self.port)
         self.client.loop_start()
 

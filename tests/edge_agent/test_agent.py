@@ -27,7 +27,9 @@ from edge_agent.outbox import Outbox
 from edge_agent.session import DeviceSession, PairedDevice
 from gateway.cli import main as vitalgate
 from tests.edge_agent.agent_proc import ADDRESSES, scripted_devices
-from tests.edge_agent.broker import Consumer, Mosquitto, wait_for
+from tests.edge_agent.broker import Consumer, wait_for
+from tests.support.mosquitto import Mosquitto, MosquittoError
+from tests.support.services import require_service
 
 pytestmark = pytest.mark.services
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +38,7 @@ TZ = "America/Chicago"
 N = 700  # stored records per device
 
 
-def write_config(tmp: Path, url: str) -> Path:
+def write_config(tmp: Path, url: str, username: str = "", password: str = "") -> Path:
     devices = "".join(
         f'\n[[devices]]\naddress = "{addr}"\nkind = "{kind}"\n' for kind, addr in ADDRESSES.items()
     )
@@ -44,8 +46,9 @@ def write_config(tmp: Path, url: str) -> Path:
     path.write_text(
         f'[hub]\nid = "{HUB}"\ntimezone = "{TZ}"\nclock_bound_s = 120\n'
         f'[broker]\nurl = "{url}"\n'
-        f'[outbox]\npath = "outbox.db"\ncap = 100000\n'
-        f"[publish]\nbatch_size = 5\nwindow = 2\n{devices}"
+        + (f'username = "{username}"\npassword = "{password}"\n' if username else "")
+        + '[outbox]\npath = "outbox.db"\ncap = 100000\n'
+        + f"[publish]\nbatch_size = 5\nwindow = 2\n{devices}"
     )
     return path
 
@@ -83,10 +86,17 @@ def depth(db: Path) -> int:
 
 
 def test_agent_outage_kill_restart_no_id_lost(tmp_path: Path) -> None:
-    broker = Mosquitto(tmp_path / "broker")
-    broker.start()
-    consumer = Consumer(broker.port, HUB)
-    config = write_config(tmp_path, broker.url)
+    """Runs against the SHIPPED broker config (ACL: a hub writes only under its own id)."""
+    try:
+        broker = Mosquitto()
+        broker.start()
+    except MosquittoError as exc:
+        require_service("Mosquitto", str(exc))
+    hub_user, hub_password = broker.add_hub_user(HUB)
+    service_user, service_password = broker.service_credentials
+    consumer = Consumer(broker.port, HUB, service_user, service_password)
+    assert consumer.subscribed.wait(10), "consumer subscription not acknowledged"
+    config = write_config(tmp_path, f"mqtt://{broker.host}:{broker.port}", hub_user, hub_password)
     db = tmp_path / "outbox.db"
     log = tmp_path / "agent.log"
     expected = expected_ids(tmp_path)
@@ -118,7 +128,7 @@ def test_agent_outage_kill_restart_no_id_lost(tmp_path: Path) -> None:
             agent.send_signal(signal.SIGTERM)
             agent.wait(10)
         consumer.close()
-        broker.stop()
+        broker.close()
     missing = expected - set(consumer.ids)
     assert not missing
     assert not consumer.errors
@@ -126,6 +136,12 @@ def test_agent_outage_kill_restart_no_id_lost(tmp_path: Path) -> None:
     statuses = [s[0] for s in consumer.statuses]
     assert statuses[-1] == "offline" and "online" in statuses
     assert consumer.devices  # battery / clock offsets published
+    cuff_readings = [r for p in consumer.payloads if p.device.serial == "BP-1" for r in p.readings]
+    first = next(r for r in cuff_readings if r.device_time == "2026-01-01T06:00:00")
+    assert first.clock_offset_s is not None and abs(first.clock_offset_s - 3600) < 5
+    assert "clock_corrected" in first.flags and "measurement_unsuccessful" in first.flags
+    assert first.measured_at is not None
+    assert abs((first.measured_at - datetime(2026, 1, 1, 11, 0, tzinfo=UTC)).total_seconds()) < 5
     logtext = log.read_text()
     assert "systolic" not in logtext and "120" not in logtext.replace('"', " ").split()
 

@@ -53,6 +53,7 @@ def test_idempotent_insert_and_ack(tmp_path: Path) -> None:
     assert box.ack([rows[0].seq, rows[1].seq]) == 2
     assert box.depth() == 1
     assert box.was_published(item(1).id)
+    assert (tmp_path / "o.db").stat().st_mode & 0o077 == 0  # health data: owner only
     assert box.add(item(1)) is False  # delivered already: not queued again
     assert [r.reading_id for r in box.pending(after_seq=rows[0].seq)] == [item(3).id]
     box.close()
@@ -142,3 +143,12 @@ def test_thirty_days_four_devices_size(tmp_path: Path) -> None:
     print(f"outbox: {box.depth()} rows, {size / 1e6:.2f} MB, {per_row:.0f} B/row")
     assert per_row < 1200
     assert size < 10_000_000
+
+
+def test_ack_many_rows_in_chunks(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.db", cap=10_000)
+    box.add_many([item(n) for n in range(1500)])
+    assert box.ack([r.seq for r in box.pending(limit=2000)]) == 1500
+    assert box.depth() == 0
+    box.add_many([item(n) for n in range(1500, 1510)])
+    assert box.depth() == 10  # the in-memory count followed the acks

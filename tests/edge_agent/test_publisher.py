@@ -13,7 +13,7 @@ import pytest
 from edge_agent.outbox import Outbox
 from edge_agent.publisher import BrokerSettings, Publisher, batches
 from gateway.model import DeviceKind
-from tests.edge_agent.broker import Consumer, Mosquitto, wait_for
+from tests.edge_agent.broker import Consumer, Mosquitto
 from tests.edge_agent.test_outbox import item
 
 pytestmark = [pytest.mark.anyio, pytest.mark.services]
@@ -36,8 +36,7 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 @pytest.fixture
 def consumer(broker: Mosquitto) -> Iterator[Consumer]:
     c = Consumer(broker.port, HUB)
-    wait_for(lambda: c.client.is_connected(), 5, "consumer connected")
-    time.sleep(0.1)  # subscription in place
+    assert c.subscribed.wait(10), "consumer subscription not acknowledged"
     yield c
     c.close()
 

@@ -6,6 +6,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from edge_agent.gatt import (
     DateTime,
     GlucoseMeasurement,
@@ -94,3 +97,22 @@ def test_failed_measurement_is_an_event_that_survives_the_wire() -> None:
         "device": {"serial": "S", "kind": "bp_cuff"}})
     again = WireReadings.model_validate_json(batch.model_dump_json(by_alias=True))
     assert again.readings[0].values[0].value is None
+
+
+_walls = st.datetimes(min_value=datetime(2001, 1, 1), max_value=datetime(2090, 1, 1)).map(
+    lambda d: d.replace(microsecond=0))
+
+
+@given(_walls, st.integers(40, 260), st.integers(30, 150), st.integers(30, 200),
+       st.floats(-86_400, 86_400), st.integers(0, 10**6))
+def test_id_stable_across_resends_offsets_and_receive_times(wall, sys_, dia, pulse, offset,
+                                                            later_s) -> None:
+    """The same bytes give the same id whatever the hub's clock view; other values differ."""
+    data = bp(wall, sys_, dia, pulse)
+    first = to_wire(DeviceKind.BP_CUFF, "SN", decode(0x2A35, data), HUB)
+    resent = to_wire(DeviceKind.BP_CUFF, "SN", decode(0x2A35, data), HubTime(
+        received_at=RECV + timedelta(seconds=later_s), tz=ZoneInfo("Asia/Tokyo"),
+        clock_offset_s=offset))
+    other = to_wire(DeviceKind.BP_CUFF, "SN", decode(0x2A35, bp(wall, sys_ + 1, dia, pulse)), HUB)
+    assert first is not None and resent is not None and other is not None
+    assert first.id == resent.id != other.id

@@ -192,3 +192,23 @@ async def test_outbox_failure_ends_session_loudly(tmp_path: Path, hub: HubClock)
     gdev.stored = [(0, glucose(0, hub.wall()))]
     with pytest.raises(OutboxWriteError):
         await session(box, hub, DeviceKind.GLUCOMETER, "AA:04").run(FakeLink(gdev))
+
+
+async def test_device_without_serial_uses_address(outbox: Outbox, hub: HubClock) -> None:
+    from edge_agent.link import SERIAL_NUMBER
+
+    dev = device(DeviceKind.SCALE, "AA:BB:CC:00:11:22", "x", hub.wall)
+    del dev.readable[SERIAL_NUMBER]
+    dev.backlog = [weight(hub.wall())]
+    result = await session(outbox, hub, DeviceKind.SCALE, "AA:BB:CC:00:11:22").run(FakeLink(dev))
+    assert result.serial == "addr-aabbcc001122" and result.stored == 1
+
+
+async def test_bad_battery_and_long_serial_tolerated(outbox: Outbox, hub: HubClock) -> None:
+    from edge_agent.link import BATTERY_LEVEL
+
+    dev = device(DeviceKind.SCALE, "AA:05", "S" * 200, hub.wall)
+    dev.readable[BATTERY_LEVEL] = bytes([150])  # out of range: not a battery level
+    dev.backlog = [weight(hub.wall())]
+    result = await session(outbox, hub, DeviceKind.SCALE, "AA:05").run(FakeLink(dev))
+    assert result.battery is None and result.serial == "S" * 64 and result.stored == 1

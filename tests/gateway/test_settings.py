@@ -39,3 +39,11 @@ def test_unknown_setting_refused(tmp_path: Path) -> None:
     cfg.write_text("api_prot = 1\n")
     with pytest.raises(ValidationError):
         load_settings(cfg)
+
+
+def test_redact_url_hides_passwords() -> None:
+    from gateway.settings import redact_url
+
+    assert redact_url("mqtt://ingest:s3cret@127.0.0.1:1883") == "mqtt://ingest:***@127.0.0.1:1883"
+    assert redact_url("postgresql://u:p@db/x") == "postgresql://u:***@db/x"
+    assert redact_url("mqtt://127.0.0.1:1883") == "mqtt://127.0.0.1:1883"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from gateway.escalations import Severity
 from gateway.model import Flag, Measurement, Reading
 from gateway.units import Metric
-from rules.definitions import Severity, load_defaults, override_from_json
+from rules.definitions import load_defaults, override_from_json
 from rules.engine import (
     NO_DATA_KEY,
     ClockReport,
