@@ -108,8 +108,33 @@ def one_run(broker: Mosquitto, creds: dict[str, str], hubs: list[SimHub], probe:
             "p50": q[49] * 1000, "p99": q[98] * 1000, "max": lat[-1] * 1000 if lat else 0}
 
 
+def drain_run(broker: Mosquitto, creds: dict[str, str], hubs: list[SimHub], probe: Probe,
+              svc_factory, run: str, n_readings: int, per_msg: int) -> dict[str, float]:
+    """Queue ``n_readings`` while ingest is offline, then time the drain (ingest capacity
+    without a publisher competing for the CPU)."""
+    probe.reset()
+    ctx = mp.get_context("spawn")
+    done: mp.Queue = ctx.Queue()
+    proc = ctx.Process(target=publisher, args=(broker.host, broker.port, creds, hubs, run, None,
+                                               n_readings // per_msg, per_msg, done))
+    proc.start()
+    done.get(timeout=600)
+    proc.join()
+    svc = svc_factory()
+    t0 = time.time()
+    svc.start()
+    try:
+        deadline = time.monotonic() + 300
+        while len(probe.latencies) < n_readings and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        svc.stop()
+    return {"readings": n_readings, "got": len(probe.latencies),
+            "achieved": len(probe.latencies) / max(1e-9, probe.last - t0)}
+
+
 def bench_store(kind: str, url: str, broker: Mosquitto, loads: list[tuple], tmp: Path,
-                rows: list[str]) -> None:
+                rows: list[str], drains: list[tuple[int, int]]) -> None:
     store = open_store(url, pool_size=4)
     store.migrate()
     hubs = seed_fleet(store, N_HUBS, prefix=f"b{kind[:2]}")
@@ -126,6 +151,14 @@ def bench_store(kind: str, url: str, broker: Mosquitto, loads: list[tuple], tmp:
             rows.append(f"| {kind} | {label} | {per_msg} | {r['readings']:,} | "
                         f"{r['got']:,} | {r['achieved']:,.0f} | {r['p50']:.1f} | "
                         f"{r['p99']:.1f} | {r['max']:.0f} |")
+            print(rows[-1], flush=True)
+        svc.stop()
+        for n, per_msg in drains:
+            r = drain_run(broker, creds, hubs, probe,
+                          lambda: IngestService(settings, store=store, consumer=probe),
+                          f"{kind}-drain-{per_msg}", n, per_msg)
+            rows.append(f"| {kind} | drain queued backlog | {per_msg} | {r['readings']:,} | "
+                        f"{r['got']:,} | {r['achieved']:,.0f} | - | - | - |")
             print(rows[-1], flush=True)
         m = svc.metrics
         print(f"<!-- {kind}: stored {m.value('vitalgate_ingest_readings_stored_total'):.0f}, "
@@ -151,6 +184,7 @@ def main() -> int:
         ("10,000/s backlog", 10000, 4 * s, 10, None),
         ("max, backlog (10/msg)", None, 0, 10, int(100000 * s)),
     ]
+    drains = [(int(30000 * s), 1), (int(100000 * s), 10)]
     rows = ["| store | offered load | readings/msg | published | committed | "
             "readings/s | p50 ms | p99 ms | max ms |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -160,9 +194,10 @@ def main() -> int:
         for kind in args.stores.split(","):
             if kind == "postgres":
                 with temporary_database() as url:
-                    bench_store(kind, url, broker, loads, tmp, rows)
+                    bench_store(kind, url, broker, loads, tmp, rows, drains)
             else:
-                bench_store(kind, f"sqlite:///{tmp / 'bench.db'}", broker, loads, tmp, rows)
+                bench_store(kind, f"sqlite:///{tmp / 'bench.db'}", broker, loads, tmp, rows,
+                            drains)
     print()
     print(f"machine: {os.cpu_count()} cores; Mosquitto + PostgreSQL + ingest + publisher "
           "on the same host")

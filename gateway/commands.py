@@ -86,10 +86,26 @@ def _up(args: argparse.Namespace) -> int:
     settings = settings_from(args, **overrides)
     gateway = Gateway(settings)
     gateway.start()
+    if args.no_api:
+        return _run_headless(gateway)
     print(f"Vitalgate is up: web app and API at http://{settings.api_host}:{settings.api_port}/ "
           f"(OpenAPI docs at /docs); broker {redact_url(settings.resolved_broker_url)}",
           flush=True)
     serve(settings, gateway)
+    return 0
+
+
+def _run_headless(gateway: Any) -> int:
+    """Run ingest + rules + timers until SIGTERM/SIGINT, then stop cleanly."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    print("Vitalgate worker running (ingest + rules + timers, no API)", flush=True)
+    stop.wait()
+    gateway.stop()
     return 0
 
 
@@ -101,4 +117,6 @@ def register_up(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     add_database_option(up)
     up.add_argument("--broker", metavar="URL", help="external broker (default: embedded)")
     up.add_argument("--port", type=int, help="API port (default from settings)")
+    up.add_argument("--no-api", action="store_true",
+                    help="worker mode: ingest + rules + timers only (scale-out)")
     up.set_defaults(func=_up)

@@ -48,7 +48,7 @@ class WireValue(_Strict):
     """One metric value as the device sent it (``value`` null for NaN/LO/HI)."""
 
     metric: Metric
-    value: float | None
+    value: float | None = None
     unit: Unit
     special: Literal["nan", "nres", "+inf", "-inf", "reserved", "lo", "hi"] | None = None
 

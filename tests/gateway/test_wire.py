@@ -143,3 +143,14 @@ def test_topics() -> None:
                 "vitalgate/v1/hubs/#/readings"]:
         with pytest.raises(TopicError):
             Topic.parse(bad)
+
+
+def test_failed_measurement_survives_encode() -> None:
+    doc = good()
+    doc["readings"][0]["values"] = [{"metric": "systolic", "value": None, "unit": "mmHg",
+                                     "special": "nan"}]
+    doc["readings"][0]["flags"] = ["measurement_unsuccessful"]
+    batch = decode_readings(json.dumps(doc).encode())
+    assert isinstance(batch, WireReadings)
+    again = decode_readings(encode(batch))
+    assert again == batch and again.readings[0].values[0].value is None

@@ -59,19 +59,30 @@ def mosquitto_binary() -> str | None:
 
 @contextmanager
 def temporary_database(admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
-    """Create a fresh PostgreSQL database, yield its URL, drop it afterwards."""
+    """Create a fresh PostgreSQL database, yield its URL, drop it afterwards.
+
+    The admin connection is not held while the test runs, so a test may
+    restart the server (fault tests) and the database is still dropped.
+    """
     import psycopg
 
     try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as admin:
+            name = f"vitalgate_t_{uuid.uuid4().hex[:12]}"
+            admin.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as exc:
         require_service("PostgreSQL", f"{admin_url}: {str(exc).strip()[:200]}")
         raise AssertionError("unreachable") from exc
-    name = f"vitalgate_t_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        base = admin_url.rsplit("/", 1)[0]
-        try:
-            yield f"{base}/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    base = admin_url.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        for _ in range(50):  # the server may be coming back from a restart
+            try:
+                with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                break
+            except psycopg.OperationalError:
+                import time
+
+                time.sleep(0.2)
