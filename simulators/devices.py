@@ -23,8 +23,9 @@ the edge decoders, so the bytes are what a conforming device sends.  Device
 behaviours tests need are explicit knobs: clock offset, drift and an unset
 clock (:class:`DeviceClock`), failed measurements (NaN / 0xFFFF), battery
 drain, a glucose sequence reset, artefact status bits, the choice of units.
-:class:`SimulatedLink` puts several devices behind one address-keyed
-interface for the edge agent's link seam.
+:class:`DeviceSet` keeps a patient's devices by address and kind;
+:class:`simulators.gattlink.SimGattLink` puts one device behind the edge
+agent's :class:`~edge_agent.link.GattLink` seam.
 """
 
 from __future__ import annotations
@@ -745,18 +746,14 @@ def make_device(kind: DeviceKind, serial: str, **kw: object) -> SimulatedDevice:
 
 
 @dataclass(slots=True)
-class SimulatedLink:
-    """Several simulated devices behind one address-keyed GATT interface.
-
-    This is the shape a hub's link seam needs (read, write, subscribe and
-    receive notifications) without a radio; :meth:`deliver` plays the
-    patient's samples into the right devices.
-    """
+class DeviceSet:
+    """A patient's simulated devices, by address (what a hub pairs with) and kind;
+    :meth:`deliver` plays the patient's samples into the right devices."""
 
     devices: dict[str, SimulatedDevice] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, devices: Iterable[SimulatedDevice]) -> SimulatedLink:
+    def of(cls, devices: Iterable[SimulatedDevice]) -> DeviceSet:
         """A link over ``devices`` (keyed by their addresses)."""
         return cls({d.address: d for d in devices})
 

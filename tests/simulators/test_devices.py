@@ -47,11 +47,11 @@ from gateway.units import Metric, Unit
 from simulators import gatt_encoders as enc
 from simulators.devices import (
     DeviceClock,
+    DeviceSet,
     DeviceSimulationError,
     SimulatedBpCuff,
     SimulatedDevice,
     SimulatedGlucometer,
-    SimulatedLink,
     SimulatedOximeter,
     SimulatedScale,
     make_device,
@@ -418,7 +418,7 @@ def test_link_delivers_samples_to_matching_devices() -> None:
     p = stable_profile("pt", ["CHF", "DM"], seed=3, adherence=PERFECT)
     samples = simulate_patient(p, start=date(2026, 3, 2), days=4, seed=3)
     devices: list[SimulatedDevice] = [make_device(k, f"{k}-x") for k in p.device_kinds]
-    link = SimulatedLink.of(devices)
+    link = DeviceSet.of(devices)
     assert link.deliver(samples) == len(samples)
     assert link.by_kind(DeviceKind.GLUCOMETER) is not None
     scale = link.by_kind(DeviceKind.SCALE)
