@@ -233,3 +233,44 @@ def test_all_patients_hub_users_of_a_panel(shipped: Mosquitto) -> None:
     assert all(h.mqtt_username == h.id for h in panel.hubs)
     ps = [stable_profile("x", ["CHF"], seed=1, adherence=PERFECT)]
     assert build_panel(ps, start=START, days=1, seed=1).hubs[0].id == "hub-x"
+
+
+@pytest.mark.parametrize("mode", [["--fast", "--batch", "5"], [], ["--load", "400"]])
+def test_cli_simulate(plain: str, mode: list[str], tmp_path: Path,
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    db = f"sqlite:///{tmp_path / 'sim.db'}"
+    if "--load" not in mode:
+        from gateway.store import open_store
+
+        with open_store(db) as s:
+            s.migrate()
+        mode = [*mode, "--database", db]
+    rc = main(["simulate", "--broker", plain, "--patients", "3", "--days", "2", "--seed", "4",
+               *mode])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "readings sent" in out and "acknowledged" in out
+    assert "sent" in err  # the progress line
+    if "--load" in mode:
+        assert "readings sent 400, acknowledged 400" in out
+    else:
+        from gateway.store import open_store
+
+        with open_store(db) as s:
+            assert len(s.list_patients("sim-practice")) == 3
+
+
+def test_cli_simulate_with_hub_credentials(shipped: Mosquitto, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from gateway.cli import main
+
+    hubs = [f"hub-sim{i:05d}" for i in range(1, 3)]
+    creds = shipped.add_hub_users(hubs)
+    f = tmp_path / "hubs.txt"
+    f.write_text("".join(f"{h}:{p}\n" for h, p in creds.items()))
+    url = f"mqtt://{shipped.host}:{shipped.port}"
+    assert main(["simulate", "--broker", url, "--patients", "2", "--days", "2", "--fast",
+                 "--hub-credentials", str(f), "--mqtt5", "--quiet"]) == 0
+    assert "REJECTED" not in capsys.readouterr().out
