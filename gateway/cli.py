@@ -17,6 +17,7 @@ from collections.abc import Sequence
 #: Modules that contribute sub-commands (each has ``register(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands",
+    "simulators.cli",
     "gateway.billing.cli",
     "gateway.callprep",
     "gateway.demo",
