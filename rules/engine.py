@@ -568,10 +568,11 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
             due = _local_midnight(st, day + st.no_data.spec.full_days + 1)
         if due != st.no_data_due:
             st.no_data_due = due
-            if due <= now.timestamp():  # a late reading: the gap is already over
-                _fire_no_data(st, due, now, out)
-            else:
-                out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(due)))
+            # Always scheduled, even when already past (a back-filled reading): the
+            # next readings of the same backlog usually move it on, and a timer
+            # that is no longer the current due time is ignored when it fires.
+            # Firing it here would alert on a gap the backlog is about to fill.
+            out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(due)))
     if not r.alerting:
         return
     vals = _reading_values(r)

@@ -181,13 +181,32 @@ def test_no_data_timer_schedule_stale_and_early_ticks() -> None:
     assert [t.key for t in pending_timers(st)] == ["hub.offline:hub-1"]
 
 
-def test_late_reading_after_a_gap_fires_no_data_at_once() -> None:
+def test_late_reading_after_a_gap_schedules_a_past_due_timer_that_fires_late() -> None:
     st = patient_state(("CHF",))
     now = local("2026-04-20 10:00")
     st, eff = step(st, reading(local("2026-04-06 10:00"), {"weight": 180}), now)
+    assert not [x for x in _esc(eff) if x.rule_id == "adherence.no_data"]
+    [timer] = [x for x in eff if isinstance(x, ScheduleTimer) and x.key == NO_DATA_KEY]
+    assert timer.due == local("2026-04-10 00:00")
+    st, eff = step(st, TimerFired(NO_DATA_KEY, timer.due), now)
     (e,) = [x for x in _esc(eff) if x.rule_id == "adherence.no_data"]
     assert e.at == local("2026-04-10 00:00") and e.late
-    assert not [x for x in eff if isinstance(x, ScheduleTimer) and x.key == NO_DATA_KEY]
+
+
+def test_backfilled_daily_readings_raise_no_no_data() -> None:
+    """A backlog of one reading a day arrives at once: no gap, so no finding."""
+    st = patient_state(("CHF",))
+    now = local("2026-04-20 10:00")
+    timers = []
+    for day in range(6, 20):
+        st, eff = step(st, reading(local(f"2026-04-{day:02d} 08:00"), {"weight": 180}), now)
+        assert not [x for x in _esc(eff) if x.rule_id == "adherence.no_data"]
+        timers += [x for x in eff if isinstance(x, ScheduleTimer) and x.key == NO_DATA_KEY]
+    for t in timers:  # every superseded timer is stale when it fires
+        st, eff = step(st, TimerFired(NO_DATA_KEY, t.due), now)
+        if t is not timers[-1]:
+            assert not _esc(eff)
+    assert timers[-1].due > now
 
 
 def test_hub_and_clock_events() -> None:
