@@ -105,22 +105,29 @@ def _cmd(args: argparse.Namespace) -> int:
     settings = prepare(Path(args.data_dir), args.port, args.broker_port)
     print("Starting the Vitalgate demo (embedded broker, SQLite, simulated patients)...",
           flush=True)
-    gateway, stop, _thread, password = start_demo(settings, patients=args.patients,
+    gateway, stop, thread, password = start_demo(settings, patients=args.patients,
                                                   days=args.days, seed=args.seed,
                                                   live_speed=args.speed)
     url = f"http://127.0.0.1:{settings.api_port}/"
-    print(f"\n  Vitalgate demo is running: {url}\n")
-    print(f"  Log in as {DEMO_USERS[0][1]} (coordinator) or {DEMO_USERS[1][1]} (physician)")
-    print(f"  Password for every demo user: {password}")
-    print(f"  API docs: {url}docs    Metrics: {url}metrics")
-    print(f"  {args.patients} simulated patients: {args.days} days of history are being "
-          f"replayed now; live readings follow at {args.speed:g}x real time.")
-    print("  Press Ctrl-C to stop.\n", flush=True)
-    try:
-        serve(settings, gateway)
-    finally:
+
+    def banner() -> None:  # printed once the web server accepts connections
+        print(f"\n  Vitalgate demo is running: {url}\n")
+        print(f"  Log in as {DEMO_USERS[0][1]} (coordinator) or {DEMO_USERS[1][1]} "
+              "(physician)")
+        print(f"  Password for every demo user: {password}")
+        print(f"  API docs: {url}docs    Metrics: {url}metrics")
+        print(f"  {args.patients} simulated patients: {args.days} days of history are being "
+              f"replayed now; live readings follow at {args.speed:g}x real time.")
+        print("  Press Ctrl-C to stop.\n", flush=True)
+
+    def stop_publishing() -> None:
         stop.set()
-    print("Vitalgate demo stopped.")
+        thread.join(10)
+
+    try:
+        serve(settings, gateway, on_started=banner, before_stop=stop_publishing)
+    finally:  # uvicorn re-raises Ctrl-C after its graceful shutdown
+        print("Vitalgate demo stopped.", flush=True)
     return 0
 
 

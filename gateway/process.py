@@ -142,8 +142,13 @@ class Gateway:
 
 
 def serve(settings: Settings, gateway: Gateway,
-          on_started: Callable[[], None] | None = None) -> None:
-    """Run the API with uvicorn in this thread until Ctrl-C, then stop the gateway."""
+          on_started: Callable[[], None] | None = None,
+          before_stop: Callable[[], None] | None = None) -> None:
+    """Run the API with uvicorn in this thread until Ctrl-C, then stop the gateway.
+
+    ``before_stop`` runs first on the way out (e.g. stop the demo's publishers
+    so nothing new arrives while ingest flushes).
+    """
     import uvicorn
 
     config = uvicorn.Config(gateway.app(), host=settings.api_host, port=settings.api_port,
@@ -160,4 +165,6 @@ def serve(settings: Settings, gateway: Gateway,
     try:
         server.run()
     finally:
+        if before_stop is not None:
+            before_stop()
         gateway.stop()

@@ -21,7 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-DEV_SECRET = "vitalgate-dev-secret-change-me"  # noqa: S105 - refused outside dev mode
+DEV_SECRET = "vitalgate-development-secret-change-me"  # noqa: S105 - refused outside dev mode
 
 
 class Settings(BaseSettings):
