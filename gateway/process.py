@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 #: How often due rule timers and idle-state eviction are checked.
 TIMER_TICK_S = 1.0
+#: How often billing outreach (at-risk periods, minutes short) is recomputed.
+OUTREACH_EVERY = timedelta(hours=1)
 
 
 def wall_clock() -> datetime:
@@ -89,7 +91,10 @@ class Gateway:
         return start_paging(self.settings, self.store, clock=self.clock)
 
     def _timer_loop(self) -> None:
+        from gateway.outreach import run_outreach
+
         last_evict = self.clock()
+        last_outreach: datetime | None = None
         while not self._stop.wait(TIMER_TICK_S):
             now = self.clock()
             try:
@@ -97,6 +102,9 @@ class Gateway:
                 if now - last_evict > timedelta(minutes=10):
                     self.rules.evict_idle(now)
                     last_evict = now
+                if last_outreach is None or now - last_outreach >= OUTREACH_EVERY:
+                    last_outreach = now
+                    run_outreach(self.store, now)
             except Exception:  # a timer failure must not stop the loop
                 log.exception("rule timers failed; retrying on the next tick")
 

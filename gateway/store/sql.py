@@ -193,6 +193,12 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
                       (practice_id,), f"practice {practice_id}")
         return Practice(id=r[0], name=r[1], timezone=r[2], display_units=r[3])
 
+    def list_practices(self) -> list[Practice]:
+        """Every practice (tenant), by id."""
+        return [Practice(id=r[0], name=r[1], timezone=r[2], display_units=r[3])
+                for r in self._all("SELECT id, name, timezone, display_units FROM practices "
+                                   "ORDER BY id")]
+
     def upsert_patient(self, patient: Patient) -> None:
         """Create or update a patient."""
         ZoneInfo(patient.timezone)  # refuse unknown zones before storing
