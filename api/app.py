@@ -26,6 +26,7 @@ from api.deps import AppContext
 from api.routes import ROUTERS
 from api.security import AuthError, ForbiddenError, JwksClient, TokenService
 from api.web import fmt_dt, web_router
+from api.web_billing import billing_web_router
 from gateway.escalations import LifecycleError
 from gateway.settings import DEV_SECRET, Settings
 from gateway.store import Conflict, NotFound, Store, StoreError
@@ -173,6 +174,7 @@ def create_app(
         return Response(body, media_type=content_type)
 
     app.include_router(web_router)
+    app.include_router(billing_web_router)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
     return app
 

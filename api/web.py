@@ -353,8 +353,8 @@ def patient_page(patient_id: PathId, ctx: Ctx, request: Request, principal: WebU
 
 
 @web_router.get("/patients/{patient_id}/call-prep", response_class=HTMLResponse)
-def callprep_page(patient_id: PathId, ctx: Ctx, request: Request, principal: WebUser,
-                  days: int = 30) -> Response:
+def callprep_page(patient_id: PathId, *, ctx: Ctx, request: Request, principal: WebUser,
+                  days: int = 30, logged: str | None = None) -> Response:
     """One page to read before calling the patient."""
     _clinical(principal)
     days = days if 1 <= days <= 90 else 30
@@ -371,7 +371,8 @@ def callprep_page(patient_id: PathId, ctx: Ctx, request: Request, principal: Web
                      "chart": line_chart(shown, start=prep.since, end=prep.now,
                                          title=METRIC_NAMES[m.metric], unit=unit)})
     return _render(ctx, request, "callprep.html", principal, patient=patient, prep=prep,
-                   rows=rows, days=days, rule_title=rule_title)
+                   rows=rows, days=days, rule_title=rule_title,
+                   logged=logged[:500] if logged else None)
 
 
 # -- admin pages ------------------------------------------------------------------------------

@@ -43,4 +43,29 @@
     var seconds = parseInt(table.dataset.refreshSeconds || "10", 10);
     window.setInterval(refresh, Math.max(seconds, 5) * 1000);
   }
+
+  // Call timer on the call-prep page: the browser counts, the server stores minutes.
+  var timer = document.querySelector("form[data-timer]");
+  if (timer) {
+    var startBtn = timer.querySelector("[data-timer-start]");
+    var stopBtn = timer.querySelector("[data-timer-stop]");
+    var clock = timer.querySelector("[data-timer-clock]");
+    var started = null, tick = null;
+    startBtn.addEventListener("click", function () {
+      started = new Date();
+      timer.elements.started_at.value = started.toISOString();
+      startBtn.disabled = true; stopBtn.disabled = false;
+      tick = window.setInterval(function () {
+        var s = Math.floor((new Date() - started) / 1000);
+        clock.textContent = Math.floor(s / 60) + ":" + ("0" + (s % 60)).slice(-2);
+      }, 1000);
+    });
+    stopBtn.addEventListener("click", function () {
+      if (!started) { return; }
+      window.clearInterval(tick);
+      timer.elements.minutes.value = Math.max(1, Math.round((new Date() - started) / 60000));
+      stopBtn.disabled = true; startBtn.disabled = false;
+      timer.elements.minutes.focus();
+    });
+  }
 })();

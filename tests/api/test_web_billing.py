@@ -1,0 +1,58 @@
+"""Biller month-end page, CSV export (agrees with the JSON API), and the call timer form."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+from tests.api.conftest import T0, Env
+from tests.api.test_web import page_csrf, web_login
+
+
+def test_billing_page_and_csv_agree_with_the_api(env: Env) -> None:
+    client = web_login(env, "biller")
+    month = f"{T0:%Y-%m}"
+    page = client.get(f"/billing?month={month}")
+    assert page.status_code == 200 and f"Month-end billing: {month}" in page.text
+    api = env.client.get(f"/api/v1/billing/{month}", headers=env.headers(env.a, "biller")).json()
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/billing/{month}.csv").text)))
+    billable = sorted((r["patient_id"], r["code"], int(r["units"])) for r in rows
+                      if r["kind"] == "billable")
+    assert billable == sorted((p["patient_id"], c["code"], c["units"]) for p in api
+                              for c in p["codes"])
+    not_billable = sorted((r["patient_id"], r["code"], r["reason"]) for r in rows
+                          if r["kind"] == "not_billable")
+    assert not_billable == sorted((p["patient_id"], c["code"], c["reason"]) for p in api
+                                  for c in p["not_billable"])
+    assert {r["patient_id"] for r in rows} <= {env.a.patient}  # never another practice's
+
+
+def test_billing_page_is_for_billers_and_admins(env: Env) -> None:
+    client = web_login(env, "coordinator")
+    assert client.get("/billing").status_code == 403
+    assert client.get(f"/billing/{T0:%Y-%m}.csv").status_code == 403
+
+
+def test_timer_form_logs_minutes_and_warns_on_double_count(env: Env) -> None:
+    client = web_login(env, "coordinator")
+    page = client.get(f"/patients/{env.a.patient}/call-prep")
+    assert page.status_code == 200 and "data-timer" in page.text
+    csrf = page_csrf(page.text)
+    start = (T0 - timedelta(hours=1)).isoformat()
+    first = client.post(f"/patients/{env.a.patient}/time", data={
+        "csrf": csrf, "program": "RPM", "minutes": "12", "started_at": start,
+        "interactive": "1", "activity": "call"}, follow_redirects=True)
+    assert first.status_code == 200 and "Logged 12 min of RPM." in first.text
+    second = client.post(f"/patients/{env.a.patient}/time", data={
+        "csrf": csrf, "program": "CCM", "minutes": "10", "started_at": start},
+        follow_redirects=True)
+    assert "Warning" in second.text and "must not count twice" in second.text
+    entries = env.client.get(f"/api/v1/patients/{env.a.patient}/time-entries", params={
+        "start": (T0 - timedelta(days=1)).isoformat(), "end": (T0 + timedelta(days=1)).isoformat()},
+        headers=env.headers(env.a, "coordinator")).json()
+    assert sorted((e["program"], e["minutes"], e["interactive"]) for e in entries) == [
+        ("CCM", 10, False), ("RPM", 12, True)]
+    bad = client.post(f"/patients/{env.a.patient}/time", data={
+        "csrf": "forged", "program": "RPM", "minutes": "5"})
+    assert bad.status_code == 403
