@@ -209,7 +209,7 @@ def new_trigger(served: Served) -> Trigger:
 
 
 def test_coordinator_sees_new_escalation_acknowledges_and_resolves(
-        served: Served, page: Any) -> None:
+        page: Any, served: Served) -> None:
     from playwright.sync_api import expect
 
     sign_in(page, served)
@@ -281,7 +281,7 @@ def test_coordinator_sees_new_escalation_acknowledges_and_resolves(
     assert page.console_errors == []
 
 
-def test_queue_one_click_acknowledge_and_keyboard(served: Served, page: Any) -> None:
+def test_queue_one_click_acknowledge_and_keyboard(page: Any, served: Served) -> None:
     """The queue's Acknowledge works from the keyboard without a reload, row updated."""
     from playwright.sync_api import expect
 
