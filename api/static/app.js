@@ -7,21 +7,32 @@
 
   function say(text) { if (status) { status.textContent = text; } }
 
-  function refresh() {
-    if (!table || document.hidden) { return; }
+  var REFRESH_FAILED = "Could not refresh; retrying.";
+
+  // force: refresh even while focus is inside the table (after our own acknowledge).
+  // focusHref: after replacing the rows, put keyboard focus on the link to this href,
+  // so focus is not dropped to <body> when the row it was in is replaced.
+  function refresh(force, focusHref) {
+    if (!table || (!force && document.hidden)) { return; }
     // Do not replace rows while the user is focused inside the table (keyboard users).
-    if (table.contains(document.activeElement) && document.activeElement !== document.body) { return; }
+    if (!force && table.contains(document.activeElement) && document.activeElement !== document.body) { return; }
     fetch(table.dataset.refreshUrl, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
       .then(function (r) {
         if (r.redirected || r.status === 401) { window.location = "/login"; return null; }
-        return r.ok ? r.text() : null;
+        if (!r.ok) { say(REFRESH_FAILED); return null; }
+        return r.text();
       })
       .then(function (html) {
-        if (html !== null && html !== undefined) {
-          document.getElementById("queue-rows").innerHTML = html;
+        if (html === null || html === undefined) { return; }
+        var rows = document.getElementById("queue-rows");
+        rows.innerHTML = html;
+        if (status && status.textContent === REFRESH_FAILED) { say(""); }
+        if (focusHref) {
+          var target = rows.querySelector('a[href="' + focusHref + '"]') || document.getElementById("main");
+          if (target) { target.focus(); }
         }
       })
-      .catch(function () { say("Could not refresh; retrying."); });
+      .catch(function () { say(REFRESH_FAILED); });
   }
 
   document.addEventListener("submit", function (ev) {
@@ -33,7 +44,10 @@
     fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin",
                          headers: { "X-Requested-With": "fetch" } })
       .then(function (r) {
-        if (r.status === 204) { say("Acknowledged."); refresh(); }
+        if (r.status === 204) {
+          say("Acknowledged.");
+          refresh(true, form.getAttribute("action").replace(/\/acknowledge$/, ""));
+        }
         else { say("Could not acknowledge (" + r.status + ")."); if (button) { button.disabled = false; } }
       })
       .catch(function () { say("Could not acknowledge."); if (button) { button.disabled = false; } });
@@ -41,7 +55,7 @@
 
   if (table) {
     var seconds = parseInt(table.dataset.refreshSeconds || "10", 10);
-    window.setInterval(refresh, Math.max(seconds, 5) * 1000);
+    window.setInterval(function () { refresh(false, null); }, Math.max(seconds, 5) * 1000);
   }
 
   // Call timer on the call-prep page: the browser counts, the server stores minutes.
