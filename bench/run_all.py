@@ -23,7 +23,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS: list[tuple[str, str, int]] = [
     ("compare", "bench/pipeline_compare.py", 900),
     ("ingest", "bench/ingest_throughput.py", 900),
-    ("e2e", "bench/end_to_end.py", 900),
     ("rules", "bench/rules_engine.py", 600),
     ("paging", "bench/paging_latency.py", 300),
     ("billing", "bench/billing_month.py", 600),
