@@ -32,6 +32,7 @@ from api.deps import (
     ReaderUser,
     client_ip,
 )
+from api.fhir import escalations_bundle, readings_bundle
 from api.schemas import (
     AssignBody,
     AssignmentCreate,
@@ -904,6 +905,34 @@ def call_prep(patient_id: PathId, ctx: Ctx, principal: ClinicalUser, audit: Audi
     patient = ctx.store.get_patient(patient_id, principal.practice_id)
     audit.record(principal, "read", "call_prep", patient_id, patient_id)
     return load_callprep(ctx, patient, days).to_dict()
+
+
+@patients_router.get("/{patient_id}/fhir")
+def fhir_export(patient_id: PathId, *, ctx: Ctx, principal: ReaderUser, audit: Audit,
+                since: datetime | None = None,
+                what: Annotated[str, Query(pattern="^(readings|escalations)$")] = "readings",
+                ) -> dict[str, Any]:
+    """FHIR R4 transaction Bundle: readings as Observations, or escalations as Flag + Task.
+
+    Conditional PUTs by identifier, so a re-export never duplicates in the EHR.
+    """
+    if since is not None and since.tzinfo is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since needs a zone offset")
+    patient = ctx.store.get_patient(patient_id, principal.practice_id)
+    audit.record(principal, "export", "fhir", what, patient_id)
+    if what == "escalations":
+        escs = ctx.store.list_escalations(principal.practice_id, patient_id=patient_id,
+                                          status=list(Status), limit=10_000)
+        return escalations_bundle(patient, escs)
+    readings = ctx.store.get_readings(patient_id, start=since, limit=100_000,
+                                      practice_id=principal.practice_id)
+    devices = {}
+    for serial in {r.device_serial for r in readings}:
+        try:
+            devices[serial] = ctx.store.get_device(serial)
+        except NotFound:
+            continue
+    return readings_bundle(patient, readings, devices)
 
 
 billing_router = APIRouter(prefix="/billing", tags=["billing"])

@@ -105,8 +105,17 @@ class Gateway:
                 if last_outreach is None or now - last_outreach >= OUTREACH_EVERY:
                     last_outreach = now
                     run_outreach(self.store, now)
+                    self._retention(now)
             except Exception:  # a timer failure must not stop the loop
                 log.exception("rule timers failed; retrying on the next tick")
+
+    def _retention(self, now: datetime) -> None:
+        """Vitalgate's own retention job (``drop_chunks`` on TimescaleDB), hourly."""
+        days = self.settings.retention_days
+        if days is not None:
+            dropped = self.store.drop_readings_before(now - timedelta(days=days))  # type: ignore[attr-defined]
+            if dropped:
+                log.info("retention: dropped readings older than %d days (%d)", days, dropped)
 
     def app(self) -> Any:
         """The FastAPI app bound to this gateway's store and metrics."""

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(default=1024 * 1024, ge=1024)
     future_tolerance_s: int = Field(default=600, ge=0)
     late_bound_hours: float = Field(default=12.0, gt=0)
+    retention_days: int | None = Field(
+        default=None, ge=30,
+        description="delete raw readings older than this (None: keep; medical records "
+                    "usually must be kept for years); the day rollup is kept",
+    )
 
     @model_validator(mode="after")
     def _secure_defaults(self) -> Settings:

@@ -361,8 +361,9 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
             *(values[c] for c in METRIC_COLUMNS), json.dumps(raw, separators=(",", ":")),
         )
 
-    #: Table holding the unique reading ids (PostgreSQL keeps them apart from the hypertable).
-    _ids_table = "readings"
+    #: Every reading id ever stored (kept apart from readings: a hypertable cannot be
+    #: unique on id alone, and retention must not forget ids).
+    _ids_table = "reading_ids"
 
     def _existing_ids(self, cur: Any, ids: list[str]) -> set[str]:
         found: set[str] = set()
@@ -493,6 +494,17 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
                          (practice_id, self._ts(since)))
         for r in rows:
             yield self._reading(r)
+
+    def drop_readings_before(self, cutoff: datetime) -> int:
+        """Retention: delete raw readings measured before ``cutoff``.
+
+        The day rollup (billing history) and the dedupe ids are kept, so an old
+        reading re-sent later is still recognised as a duplicate.
+        """
+        with self._tx() as cur:
+            cur = self._exec(cur, "DELETE FROM readings WHERE measured_at < ?",
+                             (self._ts(cutoff),))
+            return int(cur.rowcount)
 
     def readings_ingested_since(self, since: datetime, limit: int = 10_000) -> list[Reading]:
         """Readings with ``ingested_at >= since``, by ingest time then measured time."""

@@ -75,6 +75,7 @@ class SqliteStore(SqlStore):
                 cur.close()
 
     def _insert_reading_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
+        cur.executemany("INSERT INTO reading_ids (id) VALUES (?)", [(r[0],) for r in rows])
         cur.executemany(_INSERT_READING, rows)
 
     def _ts(self, dt: datetime | None) -> Any:

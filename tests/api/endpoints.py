@@ -116,6 +116,8 @@ ENDPOINTS: list[Endpoint] = [
              {"program": "CCM", "activity": "call", "started_at": "2026-03-01T11:00:00Z",
               "minutes": 20, "interactive": True}, ok=201),
     Endpoint("call_prep", "GET", PAT + "/call-prep", CLINICAL),
+    Endpoint("fhir", "GET", PAT + "/fhir", READERS),
+    Endpoint("fhir", "GET", PAT + "/fhir?what=escalations", READERS),
     Endpoint("billing", "GET", P + "/billing/2026-02", BILLING, scoped=False),
     Endpoint("billing", "GET", P + "/billing/2026-02?patient_id={patient}", BILLING),
     Endpoint("audit", "GET", P + "/audit", ADMIN, scoped=False),

@@ -169,3 +169,4 @@ def test_cli_refuses_bad_since(tmp_path: Path, since: str) -> None:
                           "x", "--since", since, "--database", url], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and "--since" in bad.stderr
+

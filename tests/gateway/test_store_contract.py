@@ -217,3 +217,13 @@ def test_metric_series_by_local_day(store: Store) -> None:
         "America/Chicago")
     got = [(p.day, p.count, p.min, p.max, p.mean) for p in series]
     assert got == [(date(2026, 3, 1), 2, 80.0, 82.0, 81.0), (date(2026, 3, 2), 1, 81.0, 81.0, 81.0)]
+
+
+def test_retention_keeps_rollup_and_dedupe(store: Store) -> None:
+    seed_patient(store)
+    old, new = datetime(2025, 1, 1, 15, tzinfo=UTC), datetime(2026, 3, 1, 15, tzinfo=UTC)
+    store.add_readings([weight("old", old), weight("new", new)], new)
+    store.drop_readings_before(new - timedelta(days=60))  # type: ignore[attr-defined]
+    assert store.reading_ids() == ["new"]
+    assert store.day_counts("pt1", old.date(), old.date())[0].device_count == 1
+    assert store.add_readings([weight("old", old)], new).duplicates == ("old",)

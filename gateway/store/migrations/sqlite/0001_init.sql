@@ -48,6 +48,10 @@ CREATE TABLE device_assignments (
     end_at TEXT
 );
 CREATE INDEX device_assignments_serial ON device_assignments (device_serial, start_at);
+-- Every reading id ever stored: dedupe survives retention deleting old readings.
+CREATE TABLE reading_ids (
+    id TEXT PRIMARY KEY
+);
 CREATE TABLE readings (
     id TEXT PRIMARY KEY,
     practice_id TEXT NOT NULL,
