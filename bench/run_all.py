@@ -27,6 +27,7 @@ BENCHMARKS: list[tuple[str, str, int]] = [
     ("paging", "bench/paging_latency.py", 300),
     ("billing", "bench/billing_month.py", 600),
     ("queue", "bench/queue_page.py", 300),
+    ("callprep", "bench/callprep_page.py", 120),
     ("timescale", "bench/timescale_compare.py", 600),
 ]
 
