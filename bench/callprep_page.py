@@ -48,20 +48,21 @@ def seed(store) -> int:  # type: ignore[no-untyped-def]
                                        frozenset({Condition.CHF, Condition.HTN, Condition.DM}),
                                        T0.date() - timedelta(days=120)))
     readings = []
+
+    def r(d: int, k: int, kind: DeviceKind, ms: tuple) -> Reading:  # type: ignore[type-arg]
+        at = T0 - timedelta(days=90 - d) + timedelta(hours=k * 3)
+        return Reading(id=f"r-{d}-{k}", practice_id="p1", patient_id="pt",
+                       device_serial=kind.value, hub_id="h", kind=kind, measured_at=at,
+                       received_at=at, measurements=ms)
+
     for d in range(90):
-        day = T0 - timedelta(days=90 - d)
-        def r(k: int, kind: DeviceKind, ms: tuple) -> Reading:  # type: ignore[type-arg]
-            at = day + timedelta(hours=k * 3)
-            return Reading(id=f"r-{d}-{k}", practice_id="p1", patient_id="pt",
-                           device_serial=kind.value, hub_id="h", kind=kind, measured_at=at,
-                           received_at=at, measurements=ms)
-        readings.append(r(0, DeviceKind.SCALE, (Measurement(Metric.WEIGHT, 84 + d * 0.01),)))
+        readings.append(r(d, 0, DeviceKind.SCALE, (Measurement(Metric.WEIGHT, 84 + d * 0.01),)))
         for k in (1, 2):
-            readings.append(r(k, DeviceKind.BP_CUFF, (Measurement(Metric.SYSTOLIC, 135.0),
+            readings.append(r(d, k, DeviceKind.BP_CUFF, (Measurement(Metric.SYSTOLIC, 135.0),
                                                       Measurement(Metric.DIASTOLIC, 85.0),
                                                       Measurement(Metric.PULSE, 70.0))))
         for k in (3, 4, 5):
-            readings.append(r(k, DeviceKind.GLUCOMETER,
+            readings.append(r(d, k, DeviceKind.GLUCOMETER,
                               (Measurement(Metric.GLUCOSE, 120.0 + k * 10),)))
     store.add_readings(readings, T0)
     for i in range(20):
