@@ -39,7 +39,7 @@ BATCH = 50
 
 def retry_delay(tries: int) -> timedelta:
     """Wait before the next attempt after ``tries`` failed ones (>= 1)."""
-    factor: int = RETRY_FACTOR ** max(tries - 1, 0)
+    factor: int = RETRY_FACTOR ** min(max(tries - 1, 0), 20)  # 2**20 x 30 s >> RETRY_MAX
     return min(RETRY_BASE * factor, RETRY_MAX)
 
 
