@@ -6,6 +6,7 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
@@ -99,11 +100,10 @@ def test_email_server_down_is_retryable() -> None:
 
 
 def _msg(**kw: Any) -> PageMessage:
-    base: dict[str, Any] = dict(page_id="pg1", escalation_id="e1", kind="trigger",
-                                severity="urgent", rule_id="bp.severe", subject="[URGENT] bp",
-                                text="t", link="l", ack_link="a", recipient="dr",
-                                address=None)
-    return PageMessage(**{**base, **kw})
+    base = PageMessage(page_id="pg1", escalation_id="e1", kind="trigger", severity="urgent",
+                       rule_id="bp.severe", subject="[URGENT] bp", text="t", link="l",
+                       ack_link="a", recipient="dr", address=None)
+    return replace(base, **kw)
 
 
 def test_webhook_signature_verifies_and_detects_tampering(receiver: Receiver) -> None:
