@@ -216,6 +216,11 @@ class PagingStoreMixin:
                                                             esc_id))
         return ids
 
+    def page_status(self, page_id: str) -> str | None:
+        """A page's status now (None when unknown)."""
+        rows = self._all("SELECT status FROM pages WHERE id = ?", (page_id,))
+        return str(rows[0][0]) if rows else None
+
     # -- reading ------------------------------------------------------------
     def list_pages(self, escalation_id: str) -> list[Page]:
         """Every page of an escalation, oldest first."""

@@ -80,6 +80,8 @@ class Dispatcher:
                 log.exception("advancing paging policy of escalation %s failed", esc_id)
         now = self.clock()
         for page in self.store.claim_due_pages(now, self.worker, now + self.lease, BATCH):
+            if self.store.page_status(page.id) != "pending":  # cancelled since the claim
+                continue
             result = self._send(page, now)
             done = self.clock()
             if result.ok:

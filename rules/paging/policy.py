@@ -244,6 +244,45 @@ def parse_policy(raw: Any) -> Policy:
     return Policy(tz_name, contacts, OnCallSchedule(tz_name, rotation, tuple(overrides)), steps)
 
 
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    """Policies per practice with a fallback; callable as ``policy_for_practice``."""
+
+    default: Policy
+    practices: Mapping[str, Policy] = field(default_factory=dict)
+
+    def __call__(self, practice_id: str) -> Policy:
+        return self.practices.get(practice_id, self.default)
+
+
+def parse_policies(raw: Any) -> PolicySet:
+    """A file's top level is the default policy; ``practices: {id: policy}`` overrides
+    it per practice (each a complete policy)."""
+    if not isinstance(raw, Mapping):
+        raise PolicyError("policy: expected a mapping")
+    practices = raw.get("practices") or {}
+    if not isinstance(practices, Mapping):
+        raise PolicyError("practices: expected a mapping of practice id -> policy")
+    default = parse_policy({k: v for k, v in raw.items() if k != "practices"})
+    per: dict[str, Policy] = {}
+    for pid, sub in practices.items():
+        try:
+            per[str(pid)] = parse_policy(sub)
+        except PolicyError as exc:
+            raise PolicyError(f"practices.{pid}: {exc}") from None
+    return PolicySet(default, per)
+
+
+def load_policy_file(path: str | Path) -> tuple[PolicySet, dict[str, Any]]:
+    """Read and validate a YAML policy file: (policies, the raw mapping)."""
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        return parse_policies(raw), dict(raw)
+    except (OSError, yaml.YAMLError, PolicyError) as exc:
+        raise PolicyError(f"{p}: {exc}") from None
+
+
 def load_policy(path: str | Path) -> Policy:
     """Read and validate a YAML policy file (errors name the file)."""
     p = Path(path)

@@ -23,10 +23,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-
-import yaml
 
 from rules.paging.channels import (
     PAGERDUTY_EVENTS_URL,
@@ -38,7 +35,7 @@ from rules.paging.channels import (
 )
 from rules.paging.dispatcher import Dispatcher
 from rules.paging.outbox import install_paging
-from rules.paging.policy import PolicyError, parse_policy, queue_only_policy
+from rules.paging.policy import PolicyError, load_policy_file, queue_only_policy
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +116,7 @@ def start_paging(settings: Any, store: Any,
         log.info("paging: no %s set; escalations go to the coordinator queue only "
                  "(no external channels, nothing is paged)", POLICY_ENV)
         return PagingService(None)
-    raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    policy = parse_policy(raw)
+    policy, raw = load_policy_file(path)
     channels = build_channels(raw.get("channels") or {}, settings.secret_key)
     install_paging(store, policy, clock=clock, public_url=settings.public_url,
                    secret_key=settings.secret_key)

@@ -16,6 +16,7 @@ from rules.paging.policy import (
     PolicyError,
     default_policy,
     load_policy,
+    load_policy_file,
     on_call_at,
     parse_duration,
     parse_policy,
@@ -138,3 +139,23 @@ def test_default_policy_follows_clinical() -> None:
     assert ur[0].who == QUEUE and ur[0].wait == timedelta(hours=2) and not ur[0].pages
     assert ur[1].who == SUPERVISING
     assert [s.who for s in p.steps_for(Severity.ROUTINE)] == [QUEUE]
+
+
+def test_policies_per_practice(tmp_path: Path) -> None:
+    f = tmp_path / "policy.yaml"
+    f.write_text("""
+contacts: {a: {name: A}}
+severities: {emergency: [{who: a, channels: [webhook]}]}
+channels: {webhook: {secret: x}}
+practices:
+  p2:
+    contacts: {b: {name: B}}
+    severities: {emergency: [{who: b, channels: [email]}]}
+""")
+    policies, raw = load_policy_file(f)
+    assert policies("p1").steps_for(Severity.EMERGENCY)[0].who == "a"
+    assert policies("p2").steps_for(Severity.EMERGENCY)[0].who == "b"
+    assert raw["channels"] == {"webhook": {"secret": "x"}}
+    f.write_text("practices: {p2: {severities: {emergency: [{who: ghost}]}}}\n")
+    with pytest.raises(PolicyError, match=r"practices\.p2: severities\.emergency"):
+        load_policy_file(f)
