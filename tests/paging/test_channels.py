@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from gateway.escalations import Severity, Trigger
 from gateway.settings import Settings
@@ -91,6 +92,30 @@ def test_email_page_through_real_smtp_has_no_name(seeded: Store, clock: Clock,
     assert "https://rpm.example.org/ack/" in text
     (page,) = seeded.list_pages(esc.id)
     assert page.status == "sent" and msg["Message-ID"] == f"<{page.id}@vitalgate>"
+
+
+def test_email_login(smtp: tuple[Controller, Inbox]) -> None:
+    _, inbox = smtp
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
+                      data: Any) -> AuthResult:
+        logins.append((data.login, data.password))
+        return AuthResult(success=data.password == b"pw")
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port,
+                            authenticator=authenticator, auth_require_tls=False)
+    controller.start()
+    try:
+        ok = EmailChannel("127.0.0.1", port, username="pager", password="pw")
+        assert ok.send(_msg(address="a@example.org")).ok
+    finally:
+        controller.stop()
+    assert logins == [(b"pager", b"pw")]
+    assert len(inbox.messages) == 1
 
 
 def test_email_server_down_is_retryable() -> None:
