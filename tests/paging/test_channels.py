@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.escalations import Severity, Trigger
 from gateway.settings import Settings
@@ -237,3 +239,16 @@ def test_channel_exception_is_retryable_failure(seeded: Store, clock: Clock) -> 
     stats = Dispatcher(seeded, {"webhook": Broken()}, clock).run_once()
     assert stats.retried == 1
     assert seeded.list_pages(esc.id)[0].last_error == "RuntimeError: bug"
+
+
+@given(st.text(min_size=1, max_size=40), st.data())
+def test_any_change_to_an_ack_token_is_refused(escalation_id: str, data: st.DataObject) -> None:
+    now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    token = make_ack_token(KEY, escalation_id, now + timedelta(hours=1))
+    assert verify_ack_token(KEY, token, now) == escalation_id
+    i = data.draw(st.integers(0, len(token) - 1))
+    c = data.draw(st.sampled_from("0123456789abcdefABCDEF-_.="))
+    tampered = token[:i] + c + token[i + 1:]
+    if tampered != token:
+        with pytest.raises(AckTokenError):
+            verify_ack_token(KEY, tampered, now)

@@ -273,3 +273,33 @@ def test_retry_delay_is_exponential_and_capped() -> None:
     assert retry_delay(2) == timedelta(seconds=60)
     assert retry_delay(3) == timedelta(seconds=120)
     assert retry_delay(50) == timedelta(minutes=10)
+
+
+def test_urgent_acknowledged_in_window_is_never_paged(seeded: Store, receiver: Receiver,
+                                                      clock: Clock) -> None:
+    base = make_policy(receiver)
+    install_paging(seeded, default_policy(base.contacts, base.oncall, channels=("webhook",)),
+                   clock=clock, secret_key=KEY)
+    d = Dispatcher(seeded, {"webhook": WebhookChannel(SECRET)}, clock)
+    esc, _ = seeded.record_trigger(trigger(Severity.URGENT), clock())
+    clock.advance(minutes=90)
+    seeded.transition(esc.id, Action.ACKNOWLEDGE, "coordinator", clock())
+    clock.advance(hours=3)
+    d.run_once()
+    assert receiver.requests == [] and seeded.list_pages(esc.id) == []
+    notes = [e.result for e in seeded.notification_trace(esc.id)]
+    assert notes == ["step 1: coordinator queue",
+                     "acknowledged before step 2 (supervising_physician)"]
+
+
+def test_no_supervising_physician_falls_through_to_on_call(seeded: Store, receiver: Receiver,
+                                                          clock: Clock) -> None:
+    from gateway.model import Condition, Enrollment, Program
+    seeded.upsert_enrollment(Enrollment("pt1", "p1", frozenset({Program.RPM}),
+                                        frozenset({Condition.CHF}), None))
+    d = setup(seeded, receiver, clock)
+    esc = open_emergency(seeded, clock)
+    d.run_once()
+    assert receiver.paths() == ["/hook/dr_back"]
+    notes = [e.result for e in seeded.notification_trace(esc.id) if e.what == "note"]
+    assert notes[0].startswith("step 1 skipped: nobody to page as supervising_physician")
