@@ -303,3 +303,15 @@ def test_no_supervising_physician_falls_through_to_on_call(seeded: Store, receiv
     assert receiver.paths() == ["/hook/dr_back"]
     notes = [e.result for e in seeded.notification_trace(esc.id) if e.what == "note"]
     assert notes[0].startswith("step 1 skipped: nobody to page as supervising_physician")
+
+
+def test_trace_rows_for_the_api(seeded: Store, receiver: Receiver, clock: Clock) -> None:
+    from rules.paging.trace import trace_rows
+    d = setup(seeded, receiver, clock, first_repeat=0)
+    esc = open_emergency(seeded, clock)
+    d.run_once()
+    rows = trace_rows(seeded)(esc.id)
+    sent = [r for r in rows if r["what"] == "attempt"]
+    assert sent == [{"at": T0, "channel": "webhook", "recipient": "Dr Sup",
+                     "status": "sent (202, " + seeded.list_pages(esc.id)[0].id + ")",
+                     "kind": "trigger", "what": "attempt", "step": 1}]
