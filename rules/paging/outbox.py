@@ -30,6 +30,7 @@ from rules.paging.policy import (
     Policy,
     Step,
     on_call_at,
+    queue_only_policy,
 )
 
 log = logging.getLogger(__name__)
@@ -91,8 +92,8 @@ class PagingEngine:
             if event.action is Action.UPGRADE:
                 self.store.add_paging_note(cur, esc.id, now, None,
                                            f"upgraded to {esc.severity.value}: policy restarts")
-            self._enter(cur, esc, self.policy_for_practice(esc.practice_id), round_no=round_no,
-                        index=0, now=now)
+            self._enter(cur, esc, self._policy(cur, esc, now), round_no=round_no, index=0,
+                        now=now)
         elif event.action in (Action.ACKNOWLEDGE, Action.RESOLVE):
             state = self.store.lock_paging_state(cur, esc.id)
             self.store.cancel_pending_pages(cur, esc.id, "trigger")
@@ -103,8 +104,22 @@ class PagingEngine:
             if event.action is Action.RESOLVE:
                 self._enqueue_resolves(cur, esc, now)
 
+    def _policy(self, cur: Any, esc: Escalation, now: datetime) -> Policy:
+        try:
+            return self.policy_for_practice(esc.practice_id)
+        except Exception as exc:  # the escalation is stored (queued) even so
+            log.exception("paging: no policy for practice %s", esc.practice_id)
+            self.store.add_paging_note(cur, esc.id, now, None, "paging policy unavailable "
+                                       f"({type(exc).__name__}): queued, not paged")
+            return queue_only_policy()
+
     def _skipped(self, esc: Escalation, state: PagingState, verb: str) -> str | None:
-        steps = self.policy_for_practice(esc.practice_id).steps_for(Severity(state.severity))
+        try:
+            steps = self.policy_for_practice(esc.practice_id).steps_for(
+                Severity(state.severity))
+        except Exception:  # never let the trace wording block an acknowledgement
+            log.exception("paging: no policy for practice %s", esc.practice_id)
+            return None
         step = steps[state.step] if state.step < len(steps) else None
         if step is not None and state.repeats_done < step.repeat:
             return (f"{verb} before re-page {state.repeats_done + 1} of step "
@@ -128,7 +143,15 @@ class PagingEngine:
         if not step.pages:
             return 0
         n = 0
-        for person in self.resolver(cur, esc, policy, step.who, now):
+        try:
+            people = self.resolver(cur, esc, policy, step.who, now)
+        except Exception as exc:  # a resolver bug must not block the escalation itself
+            log.exception("paging: resolving %s for escalation %s failed", step.who, esc.id)
+            self.store.add_paging_note(cur, esc.id, now, index,
+                                       f"step {index + 1}: could not resolve {step.who} "
+                                       f"({type(exc).__name__})")
+            people = []
+        for person in people:
             contact = policy.contacts.get(person)
             channels = [c for c in step.channels if contact is None or contact.address(c)]
             if contact is None:

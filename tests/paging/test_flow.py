@@ -315,3 +315,54 @@ def test_trace_rows_for_the_api(seeded: Store, receiver: Receiver, clock: Clock)
     assert sent == [{"at": T0, "channel": "webhook", "recipient": "Dr Sup",
                      "status": "sent (202, " + seeded.list_pages(esc.id)[0].id + ")",
                      "kind": "trigger", "what": "attempt", "step": 1}]
+
+
+def test_resolver_failure_still_records_escalation_and_pages_backup(
+        seeded: Store, receiver: Receiver, clock: Clock) -> None:
+    from rules.paging.outbox import default_resolver
+
+    real = default_resolver(seeded)
+
+    def flaky(cur: Any, esc: Escalation, policy: Policy, who: str, at: datetime) -> list[str]:
+        if who == "supervising_physician":
+            raise RuntimeError("directory down")
+        return real(cur, esc, policy, who, at)
+
+    install_paging(seeded, make_policy(receiver), flaky, clock, secret_key=KEY)
+    d = Dispatcher(seeded, {"webhook": WebhookChannel(SECRET)}, clock)
+    esc = open_emergency(seeded, clock)
+    assert seeded.get_escalation(esc.id).status.value == "open"
+    d.run_once()
+    assert receiver.paths() == ["/hook/dr_back"]
+    notes = [e.result for e in seeded.notification_trace(esc.id) if e.what == "note"]
+    assert "step 1: could not resolve supervising_physician (RuntimeError)" in notes
+
+
+def test_policy_failure_queues_without_paging(seeded: Store, receiver: Receiver,
+                                              clock: Clock) -> None:
+    def broken(practice_id: str) -> Policy:
+        raise KeyError(practice_id)
+
+    install_paging(seeded, broken, clock=clock, secret_key=KEY)
+    esc = open_emergency(seeded, clock)
+    assert seeded.list_pages(esc.id) == []
+    notes = [e.result for e in seeded.notification_trace(esc.id)]
+    assert notes[0] == "paging policy unavailable (KeyError): queued, not paged"
+
+
+def test_acknowledge_works_even_if_policy_breaks_later(seeded: Store, receiver: Receiver,
+                                                       clock: Clock) -> None:
+    policy = make_policy(receiver)
+    state = {"broken": False}
+
+    def policies(practice_id: str) -> Policy:
+        if state["broken"]:
+            raise KeyError(practice_id)
+        return policy
+
+    install_paging(seeded, policies, clock=clock, secret_key=KEY)
+    esc = open_emergency(seeded, clock)
+    state["broken"] = True
+    seeded.transition(esc.id, Action.ACKNOWLEDGE, "dr_sup", clock())
+    assert seeded.get_escalation(esc.id).status.value == "acknowledged"
+    assert [p.status for p in seeded.list_pages(esc.id)] == ["cancelled"]
