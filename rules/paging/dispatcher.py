@@ -21,7 +21,7 @@ from typing import Any
 
 from gateway.store.base import NotFound
 from gateway.store.paging_store import Page
-from rules.paging.channels import Channel, DeliveryResult, build_message
+from rules.paging.channels import Channel, DeliveryResult, PageMessage, build_message
 from rules.paging.outbox import PagingEngine
 
 log = logging.getLogger(__name__)
@@ -106,19 +106,26 @@ class Dispatcher:
         channel = self.channels.get(page.channel)
         if channel is None:
             return DeliveryResult(False, error=f"channel {page.channel} is not configured")
+        try:
+            message = self._message(page, now)
+        except Exception as exc:  # e.g. the policy cannot be loaded: retry later
+            log.exception("building page %s failed", page.id)
+            return DeliveryResult(False, error=f"{type(exc).__name__}: {exc}", retryable=True)
+        try:
+            return channel.send(message)
+        except Exception as exc:  # a channel bug is a failed, retryable attempt
+            log.exception("channel %s raised", page.channel)
+            return DeliveryResult(False, error=f"{type(exc).__name__}: {exc}", retryable=True)
+
+    def _message(self, page: Page, now: datetime) -> PageMessage:
         esc = self.store.get_escalation(page.escalation_id)
         try:
             patient = self.store.get_patient(esc.patient_id)
         except NotFound:
             patient = None
         contact = self.engine.policy_for_practice(esc.practice_id).contacts.get(page.recipient)
-        message = build_message(
+        return build_message(
             page_id=page.id, kind=page.kind, escalation=esc, patient=patient,
             recipient=page.recipient, address=contact.address(page.channel) if contact else None,
             public_url=self.engine.public_url, secret_key=self.engine.secret_key, now=now,
             ack_ttl=self.engine.ack_ttl)
-        try:
-            return channel.send(message)
-        except Exception as exc:  # a channel bug is a failed, retryable attempt
-            log.exception("channel %s raised", page.channel)
-            return DeliveryResult(False, error=f"{type(exc).__name__}: {exc}", retryable=True)
