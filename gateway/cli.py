@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "edge_agent.cli",
     "edge_agent.agent_cli",
     "rules.cli",
+    "rules.paging.cli",
     "ingest.cli",
     "api.cli",
 )

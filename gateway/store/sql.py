@@ -51,6 +51,7 @@ from gateway.store.base import (
 from gateway.store.billing_store import BillingStoreMixin
 from gateway.store.escalation_store import EscalationStoreMixin
 from gateway.store.ingest_state import IngestStateMixin
+from gateway.store.paging_store import PagingStoreMixin
 from gateway.units import Metric, Unit
 
 
@@ -91,7 +92,8 @@ def split_sql(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
-class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiStoreMixin, Store):
+class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiStoreMixin,
+               PagingStoreMixin, Store):
     """Dialect-independent store logic."""
 
     dialect: str
