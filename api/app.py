@@ -26,6 +26,7 @@ from api.deps import AppContext
 from api.routes import ROUTERS
 from api.security import AuthError, ForbiddenError, JwksClient, TokenService
 from api.web import fmt_dt, web_router
+from api.web_ack import ack_router
 from api.web_billing import billing_web_router
 from gateway.escalations import LifecycleError
 from gateway.settings import DEV_SECRET, Settings
@@ -175,6 +176,7 @@ def create_app(
 
     app.include_router(web_router)
     app.include_router(billing_web_router)
+    app.include_router(ack_router)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
     return app
 

@@ -121,9 +121,11 @@ class Gateway:
         """The FastAPI app bound to this gateway's store and metrics."""
         from api.app import create_app
         from ingest.quarantine import release
+        from rules.paging.trace import trace_rows
 
         s = self.settings
         return create_app(s, self.store, clock=self.clock, metrics_render=self.render_metrics,
+                          notification_trace=trace_rows(self.store),
                           quarantine_release=lambda item_id, by, now: release(
                               self.store, item_id, by=by, now=now,
                               future_tolerance_s=s.future_tolerance_s,
