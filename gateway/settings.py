@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(default=1024 * 1024, ge=1024)
     future_tolerance_s: int = Field(default=600, ge=0)
     late_bound_hours: float = Field(default=12.0, gt=0)
+    paging_policy: Path | None = Field(
+        default=None, description="paging policy file (YAML); unset: queue only, no pages")
     retention_days: int | None = Field(
         default=None, ge=30,
         description="delete raw readings older than this (None: keep; medical records "

@@ -25,7 +25,10 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
+
 from rules.paging.channels import (
+    HTTP_TIMEOUT_S,
     PAGERDUTY_EVENTS_URL,
     Channel,
     EmailChannel,
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 
 POLICY_ENV = "VITALGATE_PAGING_POLICY"
 TICK_S = 1.0
+#: After a wake-up, how long to let the triggering transaction commit before sending.
+WAKE_DELAY_S = 0.01
 
 
 def _secret(cfg: Mapping[str, Any], key: str) -> str | None:
@@ -55,14 +60,20 @@ def _secret(cfg: Mapping[str, Any], key: str) -> str | None:
 
 
 def build_channels(raw: Mapping[str, Any], default_secret: str) -> dict[str, Channel]:
-    """Channels from a policy file's ``channels:`` section."""
+    """Channels from a policy file's ``channels:`` section.
+
+    The HTTP channels share one pooled client: a page reuses a warm connection
+    instead of paying a TCP (and TLS) handshake each time.
+    """
     out: dict[str, Channel] = {}
+    client = httpx.Client(timeout=HTTP_TIMEOUT_S)
     for name, cfg in raw.items():
         cfg = cfg or {}
         if name == "webhook":
-            out[name] = WebhookChannel(_secret(cfg, "secret") or default_secret)
+            out[name] = WebhookChannel(_secret(cfg, "secret") or default_secret, client=client)
         elif name == "pagerduty":
-            out[name] = PagerDutyChannel(str(cfg.get("url", PAGERDUTY_EVENTS_URL)))
+            out[name] = PagerDutyChannel(str(cfg.get("url", PAGERDUTY_EVENTS_URL)),
+                                         client=client)
         elif name == "email":
             out[name] = EmailChannel(str(cfg.get("host", "localhost")), int(cfg.get("port", 25)),
                                      str(cfg.get("sender", "vitalgate@localhost")),
@@ -83,15 +94,28 @@ class PagingService:
     def __init__(self, dispatcher: Dispatcher | None) -> None:
         self.dispatcher = dispatcher
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         if dispatcher is not None:
             self._thread = threading.Thread(target=self._loop, name="paging-dispatcher",
                                             daemon=True)
             self._thread.start()
 
+    def notify(self) -> None:
+        """Wake the dispatcher now (an escalation changed) instead of at the next tick."""
+        self._wake.set()
+
     def _loop(self) -> None:
         assert self.dispatcher is not None
-        while not self._stop.wait(TICK_S):
+        while not self._stop.is_set():
+            woken = self._wake.wait(TICK_S)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
+            if woken:
+                # the hook runs inside the escalation's transaction: give it a moment
+                # to commit; a page not yet visible goes out on the next pass
+                self._stop.wait(WAKE_DELAY_S)
             try:
                 self.dispatcher.run_once()
             except Exception:  # keep paging alive: next tick retries
@@ -100,6 +124,7 @@ class PagingService:
     def stop(self) -> None:
         """Stop the dispatcher thread (pages stay in the outbox for the next start)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(10)
             self._thread = None
@@ -109,7 +134,7 @@ def start_paging(settings: Any, store: Any,
                  clock: Callable[[], datetime] | None = None) -> PagingService:
     """Install the paging hook and, when a policy file is configured, the dispatcher."""
     clock = clock or (lambda: datetime.now(UTC))
-    path = os.environ.get(POLICY_ENV)
+    path = getattr(settings, "paging_policy", None) or os.environ.get(POLICY_ENV)
     if not path:
         install_paging(store, queue_only_policy(), clock=clock,
                        public_url=settings.public_url, secret_key=settings.secret_key)
@@ -121,4 +146,6 @@ def start_paging(settings: Any, store: Any,
     install_paging(store, policy, clock=clock, public_url=settings.public_url,
                    secret_key=settings.secret_key)
     log.info("paging: policy %s, channels %s", path, ", ".join(sorted(channels)) or "none")
-    return PagingService(Dispatcher(store, channels, clock, worker=f"pager-{os.getpid()}"))
+    service = PagingService(Dispatcher(store, channels, clock, worker=f"pager-{os.getpid()}"))
+    store.add_escalation_hook(lambda _cur, _esc, _event: service.notify())
+    return service
