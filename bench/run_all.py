@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
 
 #: (name, script, timeout seconds) in run order.
 BENCHMARKS: list[tuple[str, str, int]] = [
@@ -72,16 +73,17 @@ def main() -> int:
     ap.add_argument("--only", action="append", help="run only these (repeatable)")
     ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args()
-    sections = []
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    RESULTS.mkdir(exist_ok=True)
     for name, script, timeout in BENCHMARKS:
         if args.only and name not in args.only:
             continue
         path = ROOT / script
         if not path.exists():
-            sections.append(f"## {name}\n\nnot run: {script} does not exist yet.\n")
+            (RESULTS / f"{name}.md").write_text(f"## {name}\n\nnot run: {script} is missing.\n")
             continue
         print(f"== {name}: {script}", file=sys.stderr, flush=True)
+        started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         try:
             res = subprocess.run([sys.executable, str(path)], cwd=ROOT, env=env, text=True,
                                  stdout=subprocess.PIPE, timeout=timeout, check=False)
@@ -89,12 +91,16 @@ def main() -> int:
             if res.returncode != 0:
                 body += f"\n\n**failed with exit code {res.returncode}** (see stderr of the run)."
         except subprocess.TimeoutExpired:
-            body = f"**timed out after {timeout} s**"
-        sections.append(body + "\n")
+            body = f"## {name}\n\n**timed out after {timeout} s**"
+        (RESULTS / f"{name}.md").write_text(f"{body}\n\n_Measured {started}._\n")
+    # BENCHMARKS.md is composed from the latest result of every benchmark, so
+    # `--only NAME` re-measures one section and keeps the others as measured.
+    sections = [(RESULTS / f"{name}.md").read_text() for name, _, _ in BENCHMARKS
+                if (RESULTS / f"{name}.md").exists()]
     header = ("# Benchmarks\n\nProduced by `python3 dev.py bench` (`bench/run_all.py`); every "
-              "number below was measured by that run on this machine. Targets come from the "
-              "issues; a missed target is stated as missed.\n\n## Machine\n\n" + machine()
-              + "\n")
+              "number below was measured by it on this machine (each section says when; "
+              "`--only NAME` re-measures one section). Targets come from the issues; a missed "
+              "target is stated as missed.\n\n## Machine\n\n" + machine() + "\n")
     Path(args.out).write_text(header + "\n" + "\n".join(sections))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
