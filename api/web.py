@@ -47,6 +47,8 @@ from gateway.units import CANONICAL_UNIT, Metric, kg_to_lb, lb_to_kg
 
 LOGIN_CSRF_COOKIE = "vg_login_csrf"
 QUEUE_REFRESH_S = 10
+#: Rows on the queue page (most urgent first); the page says when there are more.
+QUEUE_PAGE_ROWS = 200
 
 web_router = APIRouter(include_in_schema=False)
 
@@ -183,7 +185,7 @@ def queue_rows(ctx: AppContext, practice_id: str) -> list[dict[str, Any]]:
     now = ctx.clock()
     patients = {p.id: p for p in ctx.store.list_patients(practice_id)}
     rows = []
-    for e in ctx.store.list_escalations(practice_id, limit=200):
+    for e in ctx.store.list_escalations(practice_id, limit=QUEUE_PAGE_ROWS):
         p = patients.get(e.patient_id)
         rows.append({"e": e, "title": rule_title(e.rule_id), "age": age_words(e.opened_at, now),
                      "patient": p, "snoozed": e.snoozed(now)})
@@ -195,8 +197,9 @@ def queue_page(ctx: Ctx, request: Request, principal: WebUser) -> Response:
     """The escalation queue."""
     _clinical(principal)
     Auditor(ctx, request).record(principal, "list", "escalation")
-    return _render(ctx, request, "queue.html", principal, rows=queue_rows(ctx,
-                   principal.practice_id), refresh_s=QUEUE_REFRESH_S,
+    rows = queue_rows(ctx, principal.practice_id)
+    return _render(ctx, request, "queue.html", principal, rows=rows, refresh_s=QUEUE_REFRESH_S,
+                   total=ctx.store.count_escalations(principal.practice_id),
                    can_act=principal.role in (Role.PHYSICIAN, Role.COORDINATOR))
 
 

@@ -255,6 +255,16 @@ class EscalationStoreMixin:
         params.extend([int(limit), int(offset)])
         return [self._esc(r) for r in self._all(sql, params)]
 
+    def count_escalations(
+        self, practice_id: str,
+        status: Sequence[Status] = (Status.OPEN, Status.ACKNOWLEDGED),
+    ) -> int:
+        """How many escalations of a practice are in ``status`` (the queue's size)."""
+        rows = self._all(f"SELECT COUNT(*) FROM escalations WHERE practice_id = ? AND status IN "
+                         f"({', '.join('?' * len(status))})",
+                         (practice_id, *(s.value for s in status)))
+        return int(rows[0][0])
+
     def escalation_events(self, escalation_id: str) -> list[EscalationEvent]:
         """Every audited transition of an escalation, oldest first."""
         rows = self._all("SELECT id, escalation_id, at, actor, action, detail FROM "
