@@ -53,9 +53,10 @@ def test_scenario_against_gateway(path: Path, broker: Mosquitto, tmp_path: Path)
     assert result.checks[0].what == "readings acknowledged by the broker"
 
 
-@pytest.mark.xfail(reason="rules runtime: a backfilled history (30 days published at once) "
-                          "opens adherence.no_data and hub.offline for every patient, due at "
-                          "the start of the history; reported to the rules owner", strict=False)
+@pytest.mark.xfail(reason="rules runtime: stepping a batch of history with now >> measured_at "
+                          "(catch_up or on_committed) opens adherence.no_data and hub.offline "
+                          "for every patient, due at the start of the history (overdue timers "
+                          "fire inline); reported to the rules owner", strict=False)
 def test_demo_history_through_a_gateway_opens_only_story_escalations(
         broker: Mosquitto, tmp_path: Path) -> None:
     from collections import Counter
