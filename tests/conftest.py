@@ -10,8 +10,8 @@ import pytest
 from hypothesis import settings as hyp_settings
 
 from gateway.store import Store, open_store
-from tests.support.mosquitto import Mosquitto, MosquittoError, mosquitto_binary
-from tests.support.services import require_service, temporary_database
+from tests.support.mosquitto import Mosquitto, running_mosquitto
+from tests.support.services import temporary_database
 
 hyp_settings.register_profile("ci", deadline=None, print_blob=True, derandomize=False)
 hyp_settings.register_profile("dev", deadline=None, print_blob=True)
@@ -63,15 +63,5 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def mosquitto() -> Iterator[Mosquitto]:
     """A fresh Mosquitto running the shipped deploy/mosquitto config on a free port."""
-    if mosquitto_binary() is None:
-        require_service("Mosquitto", "no mosquitto binary (apt install mosquitto)")
-    try:
-        broker = Mosquitto()
-        broker.start()
-    except (MosquittoError, OSError) as exc:
-        require_service("Mosquitto", str(exc)[:300])
-        raise
-    try:
+    with running_mosquitto() as broker:
         yield broker
-    finally:
-        broker.close()

@@ -8,25 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.mosquitto import Mosquitto, MosquittoError, mosquitto_binary
+from tests.support.mosquitto import Mosquitto, mosquitto_binary, running_mosquitto
 from tests.support.services import free_port, port_open, require_service
 
 
 @pytest.fixture(scope="module")
 def shipped() -> Iterator[Mosquitto]:
-    """Mosquitto with the shipped config (auth + ACL) on a free port."""
-    if mosquitto_binary() is None:
-        require_service("Mosquitto", "no mosquitto binary (apt install mosquitto)")
-    try:
-        broker = Mosquitto()
-        broker.start()
-    except (MosquittoError, OSError) as exc:
-        require_service("Mosquitto", str(exc)[:300])
-        raise
-    try:
+    """Mosquitto with the shipped config (auth + ACL) on a free port, shared by a module."""
+    with running_mosquitto() as broker:
         yield broker
-    finally:
-        broker.close()
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -232,3 +234,22 @@ class Mosquitto:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextmanager
+def running_mosquitto() -> Iterator[Mosquitto]:
+    """A started Mosquitto with the shipped config; skip (or fail in CI) without one."""
+    from tests.support.services import require_service
+
+    if mosquitto_binary() is None:
+        require_service("Mosquitto", "no mosquitto binary (apt install mosquitto)")
+    try:
+        broker = Mosquitto()
+        broker.start()
+    except (MosquittoError, OSError) as exc:
+        require_service("Mosquitto", str(exc)[:300])
+        raise
+    try:
+        yield broker
+    finally:
+        broker.close()
