@@ -69,8 +69,13 @@ def overrides_from_store(store: Store, patient_id: str, practice_id: str) -> lis
     lister = getattr(store, "list_care_plan_overrides", None)
     if lister is None:
         return []
+    return to_overrides(lister(patient_id, practice_id))
+
+
+def to_overrides(care_plan: Iterable[Any]) -> list[Override]:
+    """Stored care-plan overrides as engine :class:`Override`\\ s (revocation ends them)."""
     out = []
-    for cp in lister(patient_id, practice_id):
+    for cp in care_plan:
         params: dict[str, Any] = dict(cp.params)
         if not cp.enabled:
             params["enabled"] = False
@@ -138,6 +143,10 @@ class RulesRuntime:
         patients = {p.id: p for p in self.store.list_patients(practice_id)}
         lister = getattr(self.store, "list_enrollments", None)
         conditions = {e.patient_id: e.conditions for e in (lister(practice_id) if lister else [])}
+        bulk = getattr(self.store, "list_practice_care_plan_overrides", None)
+        care_plans: dict[str, list[Any]] = defaultdict(list)
+        for cp in (bulk(practice_id) if bulk else []):
+            care_plans[cp.patient_id].append(cp)
         open_by_patient: dict[str, dict[str, str]] = defaultdict(dict)
         for e in self.store.list_escalations(practice_id, limit=10_000_000):
             open_by_patient[e.patient_id][e.rule_id] = e.severity.value
@@ -151,6 +160,7 @@ class RulesRuntime:
                     return
                 p = patients[pid]
                 st = new_state(pid, p.timezone, conditions.get(pid, ()), self.ruleset,
+                               to_overrides(care_plans.get(pid, ())) if bulk else
                                overrides_from_store(self.store, pid, practice_id), now=now,
                                late_bound=self.late_bound)
                 rebuild(st, rows, now=now, open_escalations=open_by_patient.get(pid, {}))

@@ -239,6 +239,12 @@ class ApiStoreMixin:
         out = [self._override(r) for r in rows]
         return out if at is None else [o for o in out if o.in_force(at)]
 
+    def list_practice_care_plan_overrides(self, practice_id: str) -> list[CarePlanOverride]:
+        """Every override of a practice, oldest first (bulk rule-state rebuilds)."""
+        rows = self._all(f"SELECT {_CP_COLS} FROM care_plan_overrides WHERE practice_id = ? "
+                         "ORDER BY patient_id, ordered_at, id", (practice_id,))
+        return [self._override(r) for r in rows]
+
     def get_care_plan_override(self, override_id: int, practice_id: str) -> CarePlanOverride:
         """One override of the practice or :class:`NotFound`."""
         return self._override(self._one(

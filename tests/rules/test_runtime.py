@@ -111,3 +111,20 @@ def test_bulk_warm_equals_lazy_rebuild(store: Store) -> None:
     warmed.on_committed(commit(store, [weight("w2", DAY2, 84.0 + lb_to_kg(2.0))], DAY2))
     assert [e.rule_id for e in store.list_escalations("p1", rule_id="chf.weight_gain_24h")] == [
         "chf.weight_gain_24h"]
+
+
+def test_care_plan_override_applies_after_bulk_warm_and_lazy_load(store: Store) -> None:
+    from gateway.store.api_store import CarePlanOverride
+
+    chf_patient(store)
+    store.add_care_plan_override(CarePlanOverride(  # type: ignore[attr-defined]
+        practice_id="p1", patient_id="pt1", rule_id="chf.weight_gain_24h", ordered_by="dr",
+        ordered_at=DAY1 - timedelta(days=1), params={}, enabled=False))
+    clock = Clock(DAY2 + timedelta(minutes=1))
+    RulesRuntime(store, clock=clock).on_committed(commit(store, [weight("w1", DAY1, 84.0)], DAY1))
+    warmed = RulesRuntime(store, clock=clock)
+    warmed.warm("p1", clock())
+    warmed.on_committed(commit(store, [weight("w2", DAY2, 84.0 + lb_to_kg(3.0))], DAY2))
+    lazy = RulesRuntime(store, clock=clock)
+    lazy.on_committed(commit(store, [weight("w3", DAY2 + timedelta(hours=1), 90.0)], DAY2))
+    assert store.list_escalations("p1", rule_id="chf.weight_gain_24h") == []
