@@ -87,10 +87,9 @@ from api.security import (
     verify_password,
 )
 from api.text import evidence_reading_ids, rule_title
-from gateway.billing import Performer, TimeEntry
 from gateway.billing.from_store import practice_month
 from gateway.billing.rules import BillingMonth
-from gateway.callprep import CallPrep, build_callprep
+from gateway.callprep import CallPrep, callprep_from_store
 from gateway.escalations import Action, Disposition, Escalation, Severity, Status
 from gateway.model import (
     Condition,
@@ -875,27 +874,7 @@ def add_time_entry(patient_id: PathId, body: TimeEntryCreate, ctx: Ctx,
 
 def load_callprep(ctx: Any, patient: Patient, days: int) -> CallPrep:
     """Build the call-prep page of ``patient`` for the last ``days`` days from the store."""
-    now = ctx.clock()
-    try:
-        enrollment: Enrollment | None = ctx.store.get_enrollment(patient.id)
-    except NotFound:
-        enrollment = None
-    readings = ctx.store.get_readings(patient.id, start=now - timedelta(days=90), end=now,
-                                      practice_id=patient.practice_id, limit=100_000)
-    escalations = ctx.store.list_escalations(patient.practice_id, patient_id=patient.id,
-                                             status=list(Status), limit=1000)
-    entries = [TimeEntry(e.patient_id, e.program, e.started_at, e.minutes, e.interactive,
-                         Performer(e.performed_by), str(e.id))
-               for e in ctx.store.list_time_entries(patient.practice_id,
-                                                    now - timedelta(days=62), now,
-                                                    patient_id=patient.id)]
-    device_days = ctx.store.device_days(patient.practice_id, now.date() - timedelta(days=400),
-                                        now.date(), [patient.id]).get(patient.id, [])
-    practice = ctx.store.get_practice(patient.practice_id)
-    return build_callprep(patient, enrollment=enrollment, readings=readings,
-                          escalations=escalations, time_entries=entries,
-                          device_days=device_days, since=now - timedelta(days=days), now=now,
-                          practice_tz=practice.timezone)
+    return callprep_from_store(ctx.store, patient, days=days, now=ctx.clock())
 
 
 @patients_router.get("/{patient_id}/call-prep")

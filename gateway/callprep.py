@@ -24,9 +24,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.billing import BillingProfile, Performer, TimeEntry, project_at_risk
+from gateway.billing import BillingProfile, TimeEntry, project_at_risk
 from gateway.escalations import Escalation, Status
 from gateway.model import Condition, Enrollment, Patient, Reading
+from gateway.store.base import NotFound
 from gateway.units import Metric, kg_to_lb
 
 #: (low, high) inclusive target per metric; None = open side.
@@ -304,39 +305,38 @@ def sparkline_svg(points: Sequence[tuple[datetime, float]], width: int = 240, he
 
 
 # -- CLI -------------------------------------------------------------------------
+def callprep_from_store(store: Any, patient: Patient, *, days: int,
+                        now: datetime) -> CallPrep:
+    """The call-prep page of ``patient`` for the last ``days`` days, from the store."""
+    try:
+        enrollment: Enrollment | None = store.get_enrollment(patient.id)
+    except NotFound:
+        enrollment = None
+    readings = store.get_readings(patient.id, start=now - timedelta(days=90), end=now,
+                                  practice_id=patient.practice_id, limit=100_000)
+    escalations = store.list_escalations(patient.practice_id, patient_id=patient.id,
+                                         status=list(Status), limit=1000)
+    entries = [e.to_billing() for e in store.list_time_entries(
+        patient.practice_id, now - timedelta(days=62), now, patient_id=patient.id)]
+    device_days = store.device_days(patient.practice_id, now.date() - timedelta(days=400),
+                                    now.date(), [patient.id]).get(patient.id, [])
+    return build_callprep(patient, enrollment=enrollment, readings=readings,
+                          escalations=escalations, time_entries=entries,
+                          device_days=device_days, since=now - timedelta(days=days), now=now,
+                          practice_tz=store.get_practice(patient.practice_id).timezone)
+
+
 def _cmd(args: argparse.Namespace) -> int:
     from datetime import UTC
 
     from gateway.commands import fail, store_from
-    from gateway.store import NotFound
 
-    now = datetime.now(UTC)
     with store_from(args) as store:
         try:
             patient = store.get_patient(args.patient)
         except NotFound:
             return fail(f"no patient {args.patient!r}")
-        try:
-            enrollment: Enrollment | None = store.get_enrollment(patient.id)
-        except NotFound:
-            enrollment = None
-        since = now - timedelta(days=args.days)
-        readings = store.get_readings(patient.id, start=now - timedelta(days=90),
-                                      limit=100_000)
-        escs = store.list_escalations(patient.practice_id, patient_id=patient.id,
-                                      status=list(Status), limit=1000)
-        lister = getattr(store, "list_time_entries", None)
-        entries = [TimeEntry(e.patient_id, e.program, e.started_at, e.minutes, e.interactive,
-                             Performer(e.performed_by), str(e.id))
-                   for e in (lister(patient.practice_id, now - timedelta(days=62), now,
-                                    patient.id) if lister else [])]
-        days_of = getattr(store, "device_days", None)
-        days = (days_of(patient.practice_id, now.date() - timedelta(days=400), now.date(),
-                        [patient.id]).get(patient.id, []) if days_of else [])
-        practice_tz = store.get_practice(patient.practice_id).timezone
-    prep = build_callprep(patient, enrollment=enrollment, readings=readings, escalations=escs,
-                          time_entries=entries, device_days=days, since=since, now=now,
-                          practice_tz=practice_tz)
+        prep = callprep_from_store(store, patient, days=args.days, now=datetime.now(UTC))
     print(json.dumps(prep.to_dict(), indent=2) if args.json else prep.to_markdown(), end="")
     return 0
 

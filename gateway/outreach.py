@@ -11,13 +11,13 @@ period, updated when it worsens, which they resolve like any escalation.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gateway.billing import BillingProfile, Performer, TimeEntry, project_at_risk
+from gateway.billing import BillingProfile, TimeEntry, project_at_risk
+from gateway.billing.from_store import entries_by_patient
 from gateway.escalations import Severity, Trigger
 from gateway.model import Enrollment, Patient, Program
 
@@ -90,11 +90,7 @@ def run_outreach(store: Any, now: datetime | None = None) -> int:
         patients = {p.id: p for p in store.list_patients(practice_id)}
         days = store.device_days(practice_id, now.date() - timedelta(days=400),
                                  now.date() + timedelta(days=1))
-        entries: dict[str, list[TimeEntry]] = defaultdict(list)
-        for te in store.list_time_entries(practice_id, now - timedelta(days=40), now):
-            entries[te.patient_id].append(TimeEntry(
-                te.patient_id, te.program, te.started_at, te.minutes, te.interactive,
-                Performer(te.performed_by), str(te.id)))
+        entries = entries_by_patient(store, practice_id, now - timedelta(days=40), now)
         for trig in outreach_triggers(patients, store.list_enrollments(practice_id), days,
                                       entries, now=now, practice_tz=practice.timezone):
             _, event = store.record_trigger(trig, now)

@@ -14,11 +14,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.billing.evaluate import evaluate_month
-from gateway.billing.model import BillingProfile, MonthReport, Performer, TimeEntry
+from gateway.billing.model import BillingProfile, MonthReport, TimeEntry
 from gateway.billing.rules import DEFAULT_RULES, BillingMonth, BillingRules
 
 #: How far back device days are read to place RPM periods and the one-time 99453.
 HISTORY = timedelta(days=400)
+
+
+def entries_by_patient(store: Any, practice_id: str, start: datetime,
+                       end: datetime) -> dict[str, list[TimeEntry]]:
+    """A practice's time entries started in ``[start, end)``, per patient, for billing."""
+    entries: dict[str, list[TimeEntry]] = defaultdict(list)
+    for te in store.list_time_entries(practice_id, start, end):
+        entries[te.patient_id].append(te.to_billing())
+    return entries
 
 
 def practice_month(store: Any, practice_id: str, month: BillingMonth, *,
@@ -34,13 +43,8 @@ def practice_month(store: Any, practice_id: str, month: BillingMonth, *,
     start = datetime.combine(month.first_day, datetime.min.time(), tz).astimezone(UTC)
     end = datetime.combine(month.last_day + timedelta(days=1), datetime.min.time(),
                            tz).astimezone(UTC)
-    entries: dict[str, list[TimeEntry]] = defaultdict(list)
-    for te in store.list_time_entries(practice_id, start - timedelta(days=1),
-                                      end + timedelta(days=1)):
-        entries[te.patient_id].append(TimeEntry(
-            patient_id=te.patient_id, program=te.program, started_at=te.started_at,
-            minutes=te.minutes, interactive=te.interactive,
-            performed_by=Performer(te.performed_by), id=str(te.id)))
+    entries = entries_by_patient(store, practice_id, start - timedelta(days=1),
+                                 end + timedelta(days=1))
     reports = []
     for e in enrollments:
         profile = BillingProfile(

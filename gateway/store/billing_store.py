@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from gateway.billing.model import Performer, TimeEntry
 from gateway.model import Program
 
 
@@ -37,6 +38,11 @@ class StoredTimeEntry:
     def ended_at(self) -> datetime:
         """Start plus the minutes."""
         return self.started_at + timedelta(minutes=self.minutes)
+
+    def to_billing(self) -> TimeEntry:
+        """The entry as the pure billing evaluation takes it."""
+        return TimeEntry(self.patient_id, self.program, self.started_at, self.minutes,
+                         self.interactive, Performer(self.performed_by), str(self.id))
 
 
 _TE_COLS = ("id, practice_id, patient_id, user_id, program, activity, started_at, minutes, "
