@@ -35,6 +35,7 @@ from typing import Any
 
 from gateway.escalations import Escalation, Severity, Status
 from gateway.model import Device, DeviceKind, Flag, Patient, Reading
+from gateway.store.base import NotFound
 from gateway.units import Metric
 
 LOINC = "http://loinc.org"
@@ -289,3 +290,20 @@ def escalations_bundle(patient: Patient, escalations: Iterable[Escalation]) -> d
                                     "url": f"Flag?identifier={ESCALATION_SYSTEM}|{esc.id}"}})
         entries.append(_entry(task, ESCALATION_SYSTEM, esc.id))
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+
+def patient_bundle(store: Any, patient: Patient, *, what: str = "readings",
+                   since: datetime | None = None) -> dict[str, Any]:
+    """A patient's export from the store: readings (with their Devices) or escalations."""
+    if what == "escalations":
+        return escalations_bundle(patient, store.list_escalations(
+            patient.practice_id, patient_id=patient.id, status=list(Status), limit=10_000))
+    readings = store.get_readings(patient.id, start=since, limit=1_000_000,
+                                  practice_id=patient.practice_id)
+    devices = {}
+    for serial in {r.device_serial for r in readings}:
+        try:
+            devices[serial] = store.get_device(serial)
+        except NotFound:
+            continue
+    return readings_bundle(patient, readings, devices)

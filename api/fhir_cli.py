@@ -6,9 +6,8 @@ import argparse
 import json
 from datetime import datetime
 
-from api.fhir import escalations_bundle, readings_bundle
+from api.fhir import patient_bundle
 from gateway.commands import add_database_option, fail, store_from
-from gateway.escalations import Status
 from gateway.store import NotFound
 
 
@@ -24,19 +23,7 @@ def _export(args: argparse.Namespace) -> int:
             patient = store.get_patient(args.patient)
         except NotFound:
             return fail(f"no patient {args.patient!r}")
-        if args.what == "escalations":
-            escs = store.list_escalations(patient.practice_id, patient_id=patient.id,
-                                          status=list(Status), limit=10_000)
-            bundle = escalations_bundle(patient, escs)
-        else:
-            readings = store.get_readings(patient.id, start=since, limit=1_000_000)
-            devices = {}
-            for serial in {r.device_serial for r in readings}:
-                try:
-                    devices[serial] = store.get_device(serial)
-                except NotFound:
-                    continue
-            bundle = readings_bundle(patient, readings, devices)
+        bundle = patient_bundle(store, patient, what=args.what, since=since)
     print(json.dumps(bundle, indent=None if args.compact else 2))
     return 0
 

@@ -32,7 +32,7 @@ from api.deps import (
     ReaderUser,
     client_ip,
 )
-from api.fhir import escalations_bundle, readings_bundle
+from api.fhir import patient_bundle
 from api.schemas import (
     AssignBody,
     AssignmentCreate,
@@ -899,19 +899,7 @@ def fhir_export(patient_id: PathId, *, ctx: Ctx, principal: ReaderUser, audit: A
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since needs a zone offset")
     patient = ctx.store.get_patient(patient_id, principal.practice_id)
     audit.record(principal, "export", "fhir", what, patient_id)
-    if what == "escalations":
-        escs = ctx.store.list_escalations(principal.practice_id, patient_id=patient_id,
-                                          status=list(Status), limit=10_000)
-        return escalations_bundle(patient, escs)
-    readings = ctx.store.get_readings(patient_id, start=since, limit=100_000,
-                                      practice_id=principal.practice_id)
-    devices = {}
-    for serial in {r.device_serial for r in readings}:
-        try:
-            devices[serial] = ctx.store.get_device(serial)
-        except NotFound:
-            continue
-    return readings_bundle(patient, readings, devices)
+    return patient_bundle(ctx.store, patient, what=what, since=since)
 
 
 billing_router = APIRouter(prefix="/billing", tags=["billing"])

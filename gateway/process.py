@@ -83,11 +83,9 @@ class Gateway:
                  redact_url(s.resolved_broker_url))
 
     def _start_paging(self) -> Any:
-        """Hook paging into the store when the paging package is available."""
-        try:
-            from rules.paging.wiring import start_paging
-        except ImportError:
-            return None
+        """Hook paging into the store (queue only unless a paging policy is configured)."""
+        from rules.paging.wiring import start_paging
+
         return start_paging(self.settings, self.store, clock=self.clock)
 
     def _timer_loop(self) -> None:
