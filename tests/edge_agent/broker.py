@@ -2,70 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import pwd
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.topics import Topic
 from gateway.wire import WireReadings, decode_devices, decode_readings, decode_status
-from tests.support.services import free_port, mosquitto_binary, port_open, require_service
+from tests.support.mosquitto import PlainMosquitto as Mosquitto
 
-
-class Mosquitto:
-    """mosquitto on 127.0.0.1:<free port>, persistence in a temp dir, unlimited queues."""
-
-    def __init__(self, workdir: Path, listener: str = "", extra: str = "") -> None:
-        binary = mosquitto_binary()
-        if binary is None:
-            require_service("Mosquitto", "no mosquitto binary on PATH or /usr/sbin")
-        self.binary = str(binary)
-        self.port = free_port()
-        self.dir = workdir
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.conf = self.dir / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            + (listener or "allow_anonymous true\n")
-            + extra +
-            "persistence true\n"
-            f"persistence_location {self.dir}/\n"
-            "max_queued_messages 0\n"
-            f"log_dest file {self.dir}/mosquitto.log\n"
-            # As root mosquitto drops to user "mosquitto", which cannot write
-            # persistence into pytest's 0700 temp dirs: stay the current user.
-            + (f"user {pwd.getpwuid(os.geteuid()).pw_name}\n" if os.geteuid() == 0 else "")
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while not port_open("127.0.0.1", self.port, 0.2):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                log = (self.dir / "mosquitto.log")
-                text = log.read_text()[-500:] if log.exists() else ""
-                require_service("Mosquitto", f"did not start on port {self.port}: {text}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
+__all__ = ["Consumer", "Mosquitto", "wait_for"]
 
 
 @dataclass

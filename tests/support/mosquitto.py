@@ -18,10 +18,10 @@ Usage::
 from __future__ import annotations
 
 import os
+import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -29,6 +29,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.support.services import free_port, mosquitto_binary, port_open, require_service
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
@@ -39,28 +41,6 @@ START_TIMEOUT_S = 10.0
 
 class MosquittoError(RuntimeError):
     """The broker could not be started."""
-
-
-def mosquitto_binary() -> str | None:
-    """Path of the broker binary, if installed."""
-    for path in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
-        if path and os.path.exists(path):
-            return path
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 def render_config(conf: str, *, port: int, workdir: Path) -> str:
@@ -104,7 +84,7 @@ class Mosquitto:
             raise MosquittoError("mosquitto is not installed")
         self.binary = binary
         self.host = "127.0.0.1"
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self._tmp = tempfile.TemporaryDirectory(prefix="vitalgate-mosquitto-")
         self.workdir = Path(self._tmp.name)
         (self.workdir / "data").mkdir()
@@ -188,7 +168,7 @@ class Mosquitto:
                 err = (self._proc.stderr.read() if self._proc.stderr else b"").decode()
                 raise MosquittoError(f"mosquitto exited ({self._proc.returncode}): {err}"
                                      f"{self.log()[-2000:]}")
-            if _port_open(self.host, self.port):
+            if port_open(self.host, self.port, 0.2):
                 return
             time.sleep(0.05)
         self.stop()
@@ -239,8 +219,6 @@ class Mosquitto:
 @contextmanager
 def running_mosquitto() -> Iterator[Mosquitto]:
     """A started Mosquitto with the shipped config; skip (or fail in CI) without one."""
-    from tests.support.services import require_service
-
     if mosquitto_binary() is None:
         require_service("Mosquitto", "no mosquitto binary (apt install mosquitto)")
     try:
@@ -253,3 +231,51 @@ def running_mosquitto() -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.close()
+
+
+class PlainMosquitto:
+    """mosquitto on 127.0.0.1:<free port>, persistence in a temp dir, unlimited queues."""
+
+    def __init__(self, workdir: Path, listener: str = "", extra: str = "") -> None:
+        binary = mosquitto_binary()
+        if binary is None:
+            require_service("Mosquitto", "no mosquitto binary on PATH or /usr/sbin")
+        self.binary = str(binary)
+        self.port = free_port()
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.conf = self.dir / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            + (listener or "allow_anonymous true\n")
+            + extra +
+            "persistence true\n"
+            f"persistence_location {self.dir}/\n"
+            "max_queued_messages 0\n"
+            f"log_dest file {self.dir}/mosquitto.log\n"
+            # As root mosquitto drops to user "mosquitto", which cannot write
+            # persistence into pytest's 0700 temp dirs: stay the current user.
+            + (f"user {pwd.getpwuid(os.geteuid()).pw_name}\n" if os.geteuid() == 0 else "")
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not port_open("127.0.0.1", self.port, 0.2):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                log = (self.dir / "mosquitto.log")
+                text = log.read_text()[-500:] if log.exists() else ""
+                require_service("Mosquitto", f"did not start on port {self.port}: {text}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
