@@ -30,9 +30,9 @@ from gateway.model import DeviceKind, Reading
 from gateway.settings import Settings
 from gateway.store import open_store
 from gateway.topics import readings_topic
-from ingest.loadgen import SimHub, WindowedPublisher, readings_payload, seed_fleet
 from ingest.service import IngestService
 from rules.runtime import RulesRuntime
+from simulators.loadgen import SimHub, WindowedPublisher, readings_payload, seed_fleet
 from tests.support.mosquitto import Mosquitto
 from tests.support.services import temporary_database
 

@@ -31,9 +31,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from gateway.model import DeviceKind
 from gateway.settings import load_settings
 from gateway.store import open_store
-from ingest.loadgen import WindowedPublisher, readings_payload, seed_fleet
 from ingest.service import IngestService
 from rules.runtime import RulesRuntime
+from simulators.loadgen import WindowedPublisher, readings_payload, seed_fleet
 from tests.support.mosquitto import Mosquitto
 from tests.support.services import temporary_database
 

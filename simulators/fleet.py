@@ -222,7 +222,8 @@ class WindowedPublisher:
         return self._shared.stats
 
     # -- lifecycle ----------------------------------------------------------------
-    def connect(self, will: tuple[str, bytes] | None = None) -> WindowedPublisher:
+    def connect(self, will: tuple[str, bytes] | None = None,
+                timeout_s: float = CONNECT_TIMEOUT_S) -> WindowedPublisher:
         """Connect and start the network thread; raises :class:`FleetError`."""
         if will is not None:
             self.client.will_set(will[0], will[1], qos=1, retain=True)
@@ -232,7 +233,7 @@ class WindowedPublisher:
             raise FleetError(f"cannot reach broker {self.address.host}:{self.address.port}: "
                              f"{e}") from None
         self.client.loop_start()
-        if not self._connected.wait(CONNECT_TIMEOUT_S) or self._connect_rc != 0:
+        if not self._connected.wait(timeout_s) or self._connect_rc != 0:
             self.client.loop_stop()
             raise FleetError(f"broker {self.address.host}:{self.address.port} refused or did "
                              f"not answer: {self._connect_rc}")

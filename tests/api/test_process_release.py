@@ -12,7 +12,7 @@ from gateway.process import Gateway
 from gateway.settings import Settings
 from gateway.store import NewQuarantine, open_store
 from gateway.store.api_store import User
-from ingest.loadgen import readings_payload, seed_fleet
+from simulators.loadgen import readings_payload, seed_fleet
 
 
 def test_release_over_http_stores_the_readings(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from gateway.model import DeviceKind
 from gateway.process import Gateway
 from gateway.settings import load_settings
 from gateway.store import Store, open_store
-from ingest.loadgen import SimHub, WindowedPublisher, publish_readings, seed_fleet
+from simulators.loadgen import SimHub, WindowedPublisher, publish_readings, seed_fleet
 from tests.support.mosquitto import Mosquitto
 from tests.support.services import require_service
 

@@ -31,7 +31,7 @@ from gateway.store import Store, open_store
 from gateway.topics import readings_topic
 from gateway.units import Metric, lb_to_kg
 from gateway.wire import SCHEMA_READINGS
-from ingest.loadgen import WindowedPublisher
+from simulators.loadgen import WindowedPublisher
 from tests.support.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.services

@@ -10,9 +10,9 @@ from gateway.settings import Settings
 from gateway.store import open_store
 from gateway.topics import readings_topic
 from ingest.broker import EmbeddedBroker
-from ingest.loadgen import WindowedPublisher, readings_payload, seed_fleet
 from ingest.mqtt import BrokerAddress, PahoSource
 from ingest.service import IngestService
+from simulators.loadgen import WindowedPublisher, readings_payload, seed_fleet
 from tests.support.services import free_port
 
 

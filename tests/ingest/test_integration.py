@@ -23,8 +23,8 @@ from gateway.model import DeviceKind
 from gateway.settings import Settings
 from gateway.store import Store, open_store
 from gateway.topics import readings_topic
-from ingest.loadgen import SimHub, WindowedPublisher, readings_payload, seed_fleet
 from ingest.service import IngestService
+from simulators.loadgen import SimHub, WindowedPublisher, readings_payload, seed_fleet
 
 pytestmark = pytest.mark.services
 ROOT = Path(__file__).resolve().parents[2]

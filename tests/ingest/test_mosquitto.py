@@ -10,9 +10,9 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from gateway.topics import readings_topic, status_topic
-from ingest.loadgen import WindowedPublisher
 from ingest.mqtt import BrokerAddress, PahoSource
 from ingest.source import InboundMessage
+from simulators.loadgen import WindowedPublisher
 
 pytestmark = pytest.mark.services
 
@@ -101,7 +101,7 @@ def test_hub_cannot_subscribe_to_other_hubs(mosquitto):
 
 
 def test_wrong_password_is_refused(mosquitto):
-    from ingest.loadgen import PublishError
+    from simulators.loadgen import PublishError
 
     mosquitto.add_hub_user("hub-001")
     with pytest.raises(PublishError):

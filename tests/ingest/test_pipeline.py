@@ -31,7 +31,7 @@ class Clock:
 def store(tmp_path: Path):
     s = open_store(f"sqlite:///{tmp_path / 's.db'}")
     s.migrate()
-    from ingest.loadgen import seed_fleet
+    from simulators.loadgen import seed_fleet
     seed_fleet(s, 3, kinds=(DeviceKind.BP_CUFF, DeviceKind.SCALE))
     yield s
     s.close()
@@ -185,7 +185,7 @@ class FlakyStore(SqliteStore):
 def flaky(tmp_path: Path):
     s = FlakyStore(f"sqlite:///{tmp_path / 'f.db'}")
     s.migrate()
-    from ingest.loadgen import seed_fleet
+    from simulators.loadgen import seed_fleet
     seed_fleet(s, 2)
     yield s
     s.close()

@@ -11,11 +11,11 @@ from gateway.cli import main
 from gateway.model import DeviceKind
 from gateway.store import open_store
 from gateway.topics import readings_topic
-from ingest.loadgen import readings_payload, seed_fleet
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Pipeline
 from ingest.registry import Registry, WeightHistory
 from ingest.source import FakeSource
+from simulators.loadgen import readings_payload, seed_fleet
 
 
 @pytest.fixture

@@ -1,5 +1,8 @@
 """Load publishing for tests and benchmarks: simulated hubs over real MQTT.
 
+(The publisher itself is :class:`simulators.fleet.WindowedPublisher`; this
+module adds the host/port form, a fleet registered in a store, and payloads.)
+
 :class:`WindowedPublisher` publishes QoS 1 with a bounded window of
 unacknowledged messages (DESIGN.md: paho stalls beyond 65,535 in flight and
 ``mosquitto_pub -l`` is unusable at QoS 1; a window of about 100 gives
@@ -11,19 +14,17 @@ payloads for them.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from gateway.model import Device, DeviceAssignment, DeviceKind, Hub, Patient, Practice
 from gateway.store import Store
 from gateway.topics import readings_topic
 from gateway.wire import SCHEMA_READINGS
+from simulators.fleet import FleetError
+from simulators.fleet import WindowedPublisher as FleetPublisher
 
 #: Default publish window (unacknowledged QoS 1 messages per client).
 WINDOW = 100
@@ -33,75 +34,36 @@ class PublishError(RuntimeError):
     """The broker did not accept the publishes in time (or refused the login)."""
 
 
-class WindowedPublisher:
-    """One MQTT client publishing QoS 1 with at most ``window`` messages unacknowledged."""
+class WindowedPublisher(FleetPublisher):
+    """:class:`simulators.fleet.WindowedPublisher` addressed by host and port.
+
+    Connects at once (the tests' and benchmarks' form); ``flush`` raises
+    :class:`PublishError` when acknowledgements do not come in time.
+    """
 
     def __init__(self, host: str, port: int, *, client_id: str, username: str | None = None,
-                 password: str | None = None, window: int = WINDOW, mqtt5: bool = False,
-                 connect_timeout: float = 10.0) -> None:
-        self.window = window
-        self._slots = threading.BoundedSemaphore(window)
-        self._cond = threading.Condition()
-        self._outstanding = 0
-        self.refused = 0  # MQTT 5 PUBACKs with a failure reason (e.g. not authorised)
-        proto = mqtt.MQTTv5 if mqtt5 else mqtt.MQTTv311
-        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
-                                   protocol=proto)
-        if username is not None:
-            self._client.username_pw_set(username, password)
-        self._client.max_inflight_messages_set(window)
-        self._client.max_queued_messages_set(0)
-        self._connected = threading.Event()
-        self._client.on_connect = self._on_connect
-        self._client.on_publish = self._on_publish
-        self._client.connect(host, port, keepalive=30)
-        self._client.loop_start()
-        if not self._connected.wait(connect_timeout):
-            self.close()
-            raise PublishError(f"could not connect to {host}:{port} as {username!r}")
+                 password: str | None = None, window: int = WINDOW,
+                 mqtt5: bool = False, connect_timeout: float = 10.0) -> None:
+        super().__init__(f"mqtt://{host}:{port}", client_id=client_id, window=window,
+                         username=username, password=password, mqtt5=mqtt5)
+        try:
+            self.connect(timeout_s=connect_timeout)
+        except FleetError as exc:
+            raise PublishError(f"could not connect to {host}:{port} as {username!r}: "
+                               f"{exc}") from None
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any,
-                    properties: Any) -> None:
-        if not reason.is_failure:
-            self._connected.set()
-
-    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: Any,
-                    properties: Any) -> None:
-        if reason is not None and getattr(reason, "is_failure", False):
-            self.refused += 1
-        self._slots.release()
-        with self._cond:
-            self._outstanding -= 1
-            self._cond.notify_all()
-
-    def publish(self, topic: str, payload: bytes, *, retain: bool = False,
-                timeout: float = 30.0) -> None:
-        """Publish at QoS 1; blocks while ``window`` messages are unacknowledged."""
-        if not self._slots.acquire(timeout=timeout):
-            raise PublishError(f"no PUBACK within {timeout} s (window {self.window} full)")
-        with self._cond:
-            self._outstanding += 1
-        info = self._client.publish(topic, payload, qos=1, retain=retain)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS:
-            raise PublishError(f"publish failed: {mqtt.error_string(info.rc)}")
+    def __enter__(self) -> WindowedPublisher:
+        return self  # already connected
 
     def flush(self, timeout: float = 60.0) -> None:
         """Wait until every publish has been acknowledged by the broker."""
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._outstanding <= 0, timeout):
-                raise PublishError(f"{self._outstanding} publishes unacknowledged "
-                                   f"after {timeout} s")
+        if not self.drain(timeout):
+            raise PublishError(f"{self.in_flight} publishes unacknowledged after {timeout} s")
 
-    def close(self) -> None:
-        """Disconnect."""
-        self._client.disconnect()
-        self._client.loop_stop()
-
-    def __enter__(self) -> WindowedPublisher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    @property
+    def refused(self) -> int:
+        """Publishes the broker refused (MQTT 5 reason codes)."""
+        return self.stats.payloads_rejected
 
 
 @dataclass(frozen=True, slots=True)
