@@ -39,7 +39,6 @@ class PostgresStore(SqlStore):
     """Store backed by PostgreSQL (optionally with TimescaleDB)."""
 
     dialect = "postgres"
-    _ids_table = "reading_ids"
     _for_update = " FOR UPDATE"
     _skip_locked = " SKIP LOCKED"
 
@@ -62,9 +61,6 @@ class PostgresStore(SqlStore):
 
     def _q(self, sql: str) -> str:
         return sql.replace("?", "%s")
-
-    def _insert_reading_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
-        raise NotImplementedError("PostgresStore stores readings through _store_new")
 
     def _store_new(self, cur: Any, first: dict[str, Reading],
                    ingested_at: datetime) -> list[Reading]:

@@ -108,8 +108,9 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
         """A cursor inside one transaction (commit on success, rollback on error)."""
 
     @abstractmethod
-    def _insert_reading_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Insert rows known not to exist yet (bulk path of the dialect)."""
+    def _store_new(self, cur: Any, first: dict[str, Reading],
+                   ingested_at: datetime) -> list[Reading]:
+        """Insert the readings whose ids were never stored; return those (bulk path)."""
 
     def _q(self, sql: str) -> str:
         return sql
@@ -363,20 +364,6 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
             *(values[c] for c in METRIC_COLUMNS), json.dumps(raw, separators=(",", ":")),
         )
 
-    #: Every reading id ever stored (kept apart from readings: a hypertable cannot be
-    #: unique on id alone, and retention must not forget ids).
-    _ids_table = "reading_ids"
-
-    def _existing_ids(self, cur: Any, ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            marks = ", ".join("?" * len(chunk))
-            rows = self._exec(cur, f"SELECT id FROM {self._ids_table} WHERE id IN ({marks})",
-                              chunk)
-            found.update(row[0] for row in rows.fetchall())
-        return found
-
     def add_readings(self, readings: Sequence[Reading], ingested_at: datetime) -> AddResult:
         """Store new readings and update the rollup in one transaction."""
         first: dict[str, Reading] = {}
@@ -395,15 +382,6 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
             if new:
                 self._bump_rollup(cur, new)
         return AddResult(tuple(r.id for r in new), tuple(duplicates))
-
-    def _store_new(self, cur: Any, first: dict[str, Reading],
-                   ingested_at: datetime) -> list[Reading]:
-        """Insert the readings whose ids are not stored yet; return those."""
-        existing = self._existing_ids(cur, list(first))
-        new = [r for rid, r in first.items() if rid not in existing]
-        if new:
-            self._insert_reading_rows(cur, [self._reading_row(r, ingested_at) for r in new])
-        return new
 
     def _bump_rollup(self, cur: Any, readings: Sequence[Reading]) -> None:
         zones = self._patient_zones(cur, {r.patient_id for r in readings})

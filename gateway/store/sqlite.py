@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.model import Reading
 from gateway.store.sql import READING_COLUMNS, SqlStore
 
 _INSERT_READING = (f"INSERT INTO readings ({', '.join(READING_COLUMNS)}) VALUES "
@@ -74,9 +75,24 @@ class SqliteStore(SqlStore):
                 self._depth = 0
                 cur.close()
 
-    def _insert_reading_rows(self, cur: Any, rows: list[tuple[Any, ...]]) -> None:
-        cur.executemany("INSERT INTO reading_ids (id) VALUES (?)", [(r[0],) for r in rows])
-        cur.executemany(_INSERT_READING, rows)
+    def _store_new(self, cur: Any, first: dict[str, Reading],
+                   ingested_at: datetime) -> list[Reading]:
+        """Look the ids up in ``reading_ids`` (the writer lock is held), insert the new ones.
+
+        ``reading_ids`` keeps every id ever stored, so retention deleting old
+        readings does not make their re-sends look new.
+        """
+        ids = list(first)
+        existing: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = cur.execute(f"SELECT id FROM reading_ids WHERE id IN "
+                               f"({', '.join('?' * len(chunk))})", chunk)
+            existing.update(row[0] for row in rows.fetchall())
+        new = [r for rid, r in first.items() if rid not in existing]
+        cur.executemany("INSERT INTO reading_ids (id) VALUES (?)", [(r.id,) for r in new])
+        cur.executemany(_INSERT_READING, [self._reading_row(r, ingested_at) for r in new])
+        return new
 
     def _ts(self, dt: datetime | None) -> Any:
         if dt is None:
