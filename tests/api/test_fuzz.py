@@ -14,13 +14,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import schemathesis  # a dev dependency: CI must run this suite, never skip it
 from hypothesis import HealthCheck, given, settings
 
-schemathesis = pytest.importorskip("schemathesis")
-
-from tests.api.conftest import Env, build_env  # noqa: E402
-from tests.api.endpoints import ENDPOINTS  # noqa: E402
-from tests.support.services import temporary_database  # noqa: E402
+from tests.api.conftest import Env, build_env
+from tests.api.endpoints import ENDPOINTS
+from tests.support.services import temporary_database
 
 MAX_EXAMPLES = 30
 OPERATIONS = sorted({(e.method, e.path.split("?")[0]) for e in ENDPOINTS}
