@@ -1,8 +1,9 @@
 """Billing inputs from the store: device days from the day rollup, time entries.
 
-Device days come from ``reading_days`` (maintained in the same transaction as
-the readings), never from the raw readings, so a month-end run reads one small
-row per patient-day.  Time entries belong to exactly one program; adding one
+Device days come from ``device_day_months`` (one bit per local day in a mask
+per patient and month, maintained in the same transaction as the readings and
+``reading_days``), never from the raw readings, so a month-end run reads one
+small row per patient-month.  Time entries belong to exactly one program; adding one
 that overlaps an entry of the same patient in another program returns a
 warning (the same minutes must not count twice).
 """
@@ -45,6 +46,16 @@ class StoredTimeEntry:
                          self.interactive, Performer(self.performed_by), str(self.id))
 
 
+def days_of_mask(first: date, mask: int) -> list[date]:
+    """The days of the month starting ``first`` whose bit (``day - 1``) is set in ``mask``."""
+    days = []
+    while mask:
+        low = mask & -mask
+        days.append(first + timedelta(days=low.bit_length() - 1))
+        mask ^= low
+    return days
+
+
 _TE_COLS = ("id, practice_id, patient_id, user_id, program, activity, started_at, minutes, "
             "interactive, performed_by, note")
 
@@ -64,18 +75,28 @@ class BillingStoreMixin:
     def device_days(self, practice_id: str, start: date, end: date,
                     patient_ids: list[str] | None = None) -> dict[str, list[date]]:
         """Per patient, local days ``start..end`` with a device-transmitted reading."""
-        sql = ("SELECT patient_id, day FROM reading_days WHERE practice_id = ? AND day >= ? "
-               "AND day <= ? AND device_count > 0")
-        params: list[Any] = [practice_id, self._d(start), self._d(end)]
+        out: dict[str, list[date]] = defaultdict(list)
+        for pid, first, mask in self.device_day_masks(practice_id, start, end, patient_ids):
+            for day in days_of_mask(first, mask):
+                if start <= day <= end:
+                    out[pid].append(day)
+        return {pid: sorted(days) for pid, days in out.items()}
+
+    def device_day_masks(self, practice_id: str, start: date, end: date,
+                         patient_ids: list[str] | None = None) -> list[tuple[str, date, int]]:
+        """``(patient_id, first of month, mask)`` rows for the months overlapping
+        ``start..end``: bit ``d - 1`` of the mask is set when local day ``d`` of that
+        month had a device-transmitted reading (maintained with ``reading_days``)."""
+        sql = ("SELECT patient_id, month, days FROM device_day_months WHERE practice_id = ? "
+               "AND month >= ? AND month <= ?")
+        params: list[Any] = [practice_id, self._d(start.replace(day=1)), self._d(end)]
         if patient_ids is not None:
             if not patient_ids:
-                return {}
+                return []
             sql += f" AND patient_id IN ({', '.join('?' * len(patient_ids))})"
             params.extend(patient_ids)
-        out: dict[str, set[date]] = defaultdict(set)
-        for pid, day in self._all(sql + " ORDER BY patient_id, day", params):
-            out[pid].add(self._from_d(day))
-        return {pid: sorted(days) for pid, days in out.items()}
+        rows = self._all(sql, params)
+        return [(pid, self._from_d(month), int(mask)) for pid, month, mask in rows]
 
     def _te(self, r: Any) -> StoredTimeEntry:
         return StoredTimeEntry(int(r[0]), r[1], r[2], r[3], Program(r[4]), r[5],

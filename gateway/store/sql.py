@@ -398,6 +398,20 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
             "manual_count) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (patient_id, day, metric) "
             "DO UPDATE SET device_count = reading_days.device_count + excluded.device_count, "
             "manual_count = reading_days.manual_count + excluded.manual_count"), rows)
+        # device days as one bit per local day in a per-month mask (billing reads these)
+        masks: dict[tuple[str, date], list[Any]] = {}
+        for (practice, patient, day, _metric, manual) in counts:
+            if manual:
+                continue
+            key = (patient, day.replace(day=1))
+            row = masks.setdefault(key, [practice, patient, self._d(key[1]), 0])
+            row[3] |= 1 << (day.day - 1)
+        if masks:
+            cur.executemany(self._q(
+                "INSERT INTO device_day_months (practice_id, patient_id, month, days) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (patient_id, month) "
+                "DO UPDATE SET days = device_day_months.days | excluded.days"),
+                sorted(tuple(r) for r in masks.values()))
 
     def _reading(self, r: Sequence[Any]) -> Reading:
         n = len(READING_COLUMNS)

@@ -23,7 +23,7 @@ from gateway.model import (
     ReadingSource,
 )
 from gateway.store import NewQuarantine, NotFound, Store
-from gateway.store.sql import load_migrations
+from gateway.store.sql import load_migrations, split_sql
 from gateway.units import Metric, Unit
 from tests.gateway.factories import T0, bp, seed_patient, weight
 
@@ -227,3 +227,52 @@ def test_retention_keeps_rollup_and_dedupe(store: Store) -> None:
     assert store.reading_ids() == ["new"]
     assert store.day_counts("pt1", old.date(), old.date())[0].device_count == 1
     assert store.add_readings([weight("old", old)], new).duplicates == ("old",)
+
+
+def _days_from_rollup(store: Store, first: date, last: date) -> list[date]:
+    return sorted({d.day for d in store.day_counts("pt1", first, last) if d.device_count > 0})
+
+
+@hsettings(max_examples=15, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(offsets=st.lists(st.tuples(st.integers(min_value=0, max_value=75 * 24 * 60),
+                                  st.booleans()), min_size=1, max_size=40))
+def test_device_day_masks_match_the_rollup(store: Store, offsets: list[tuple[int, bool]]) -> None:
+    """Billing's per-month day masks hold exactly the rollup's device days (local days,
+    month ends, DST, manual readings excluded), batch after batch."""
+    seed_patient(store, tz="America/New_York")
+    start = datetime(2026, 1, 25, 3, tzinfo=UTC)  # across Jan/Feb/Mar/Apr and Mar 8 DST
+    readings = [weight(f"m-{m}-{manual}", start + timedelta(minutes=m),
+                       source=ReadingSource.MANUAL if manual else ReadingSource.DEVICE)
+                for m, manual in offsets]
+    half = len(readings) // 2
+    store.add_readings(readings[:half], start)
+    store.add_readings(readings[half:], start)
+    first, last = date(2026, 1, 1), date(2026, 4, 30)
+    expected = _days_from_rollup(store, first, last)
+    assert store.device_days("p1", first, last).get("pt1", []) == expected  # type: ignore[attr-defined]
+    inner = (date(2026, 2, 10), date(2026, 3, 20))
+    assert store.device_days("p1", *inner).get("pt1", []) == [  # type: ignore[attr-defined]
+        d for d in expected if inner[0] <= d <= inner[1]]
+
+
+def test_device_day_masks_backfill_from_the_rollup(store: Store) -> None:
+    """Migration 0007 derives the masks of data stored before it from reading_days."""
+    seed_patient(store, tz="America/New_York")
+    store.add_readings([weight("a", datetime(2026, 1, 31, 15, tzinfo=UTC)),
+                        weight("b", datetime(2026, 2, 1, 4, 59, tzinfo=UTC)),  # Jan 31 local
+                        weight("c", datetime(2026, 2, 28, 15, tzinfo=UTC)),
+                        bp("d", datetime(2026, 2, 28, 16, tzinfo=UTC), 120, 80),
+                        weight("e", datetime(2026, 3, 2, 15, tzinfo=UTC),
+                               source=ReadingSource.MANUAL)], T0)
+    before = store.device_day_masks("p1", date(2026, 1, 1), date(2026, 3, 31))  # type: ignore[attr-defined]
+    assert sorted(before) == [("pt1", date(2026, 1, 1), 1 << 30),
+                              ("pt1", date(2026, 2, 1), 1 << 27)]
+    [(_, _, script)] = [m for m in load_migrations(store.dialect)  # type: ignore[attr-defined]
+                        if m[1].startswith("0007_")]
+    backfill = [s for s in split_sql(script) if s.startswith("INSERT")]
+    assert len(backfill) == 1
+    with store._tx() as cur:  # type: ignore[attr-defined]
+        cur.execute("DELETE FROM device_day_months")
+        cur.execute(backfill[0])
+    after = store.device_day_masks("p1", date(2026, 1, 1), date(2026, 3, 31))  # type: ignore[attr-defined]
+    assert sorted(after) == sorted(before)
