@@ -136,8 +136,7 @@ def evaluate_panel(inputs: PanelInputs, month: BillingMonth, *,
     # minimum before it), so they are left out.
     dp, dd = inputs.day_patient, inputs.day
     keep = has_consent[dp] & (dd >= consent[dp]) & (dd <= last)
-    key = np.unique(dp[keep] * 4_000_000 + dd[keep])  # ordinals < 3.7 million
-    dp, dd = key // 4_000_000, key % 4_000_000
+    dp, dd = dp[keep], dd[keep]
     first_day = np.full(n, _FAR, dtype=np.int64)
     np.minimum.at(first_day, dp, dd)
     derived = np.where(first_day < _FAR, first_day, NO_DATE)
@@ -146,11 +145,15 @@ def evaluate_panel(inputs: PanelInputs, month: BillingMonth, *,
     size = rules.period_days
     n_periods = np.where(active, (last - start) // size + 1, 0)
     base = np.concatenate(([0], np.cumsum(n_periods)))
+    total = int(base[-1])
+    # one slot per day of every period: a repeated day marks the same slot once
     in_period = active[dp] & (dd >= start[dp])
-    k_day = (dd[in_period] - start[dp[in_period]]) // size
-    counts = _count(base[dp[in_period]] + k_day, int(base[-1]))
+    offset = dd[in_period] - start[dp[in_period]]
+    slots = np.zeros(total * size, dtype=np.bool_)
+    slots[(base[dp[in_period]] + offset // size) * size + offset % size] = True
+    counts = slots.reshape(total, size).sum(axis=1, dtype=np.int64)
     fp = np.repeat(np.arange(n, dtype=np.int64), n_periods)  # patient of each period
-    fk = np.arange(int(base[-1]), dtype=np.int64) - base[fp]  # its 0-based index
+    fk = np.arange(total, dtype=np.int64) - base[fp]  # its 0-based index
     fstart = start[fp] + size * fk
     fend = fstart + size - 1
     consented = has_consent[fp] & (consent[fp] <= fend)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from gateway.billing.bulk import PanelCodes, evaluate_panel
 from gateway.billing.evaluate import evaluate_month
 from gateway.billing.model import BillingProfile, MonthReport, TimeEntry
 from gateway.billing.rules import DEFAULT_RULES, BillingMonth, BillingRules
@@ -30,6 +31,13 @@ def entries_by_patient(store: Any, practice_id: str, start: datetime,
     return entries
 
 
+def _month_instants(month: BillingMonth, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    start = datetime.combine(month.first_day, datetime.min.time(), tz).astimezone(UTC)
+    end = datetime.combine(month.last_day + timedelta(days=1), datetime.min.time(),
+                           tz).astimezone(UTC)
+    return start, end
+
+
 def practice_month(store: Any, practice_id: str, month: BillingMonth, *,
                    rules: BillingRules = DEFAULT_RULES) -> list[MonthReport]:
     """Evaluate ``month`` for every enrolled patient of a practice."""
@@ -40,9 +48,7 @@ def practice_month(store: Any, practice_id: str, month: BillingMonth, *,
     first = month.first_day - HISTORY
     # all days the store holds around the month: the evaluation decides what counts
     days = store.device_days(practice_id, first, month.last_day + HISTORY)
-    start = datetime.combine(month.first_day, datetime.min.time(), tz).astimezone(UTC)
-    end = datetime.combine(month.last_day + timedelta(days=1), datetime.min.time(),
-                           tz).astimezone(UTC)
+    start, end = _month_instants(month, tz)
     entries = entries_by_patient(store, practice_id, start - timedelta(days=1),
                                  end + timedelta(days=1))
     reports = []
@@ -55,3 +61,23 @@ def practice_month(store: Any, practice_id: str, month: BillingMonth, *,
                                       entries.get(e.patient_id, ()), month,
                                       practice_tz=practice.timezone, rules=rules))
     return reports
+
+
+def practice_month_codes(store: Any, practice_id: str, month: BillingMonth, *,
+                         rules: BillingRules = DEFAULT_RULES) -> PanelCodes:
+    """Billable codes and units of ``month`` for every enrolled patient, at once.
+
+    The same inputs and decisions as :func:`practice_month` (checked by the tests),
+    read lean by the store (``billing_panel_inputs``: enrolments, device days as
+    per-month bit masks and the month's time entries, as arrays) and evaluated with
+    :func:`gateway.billing.bulk.evaluate_panel`.
+    Reasons and evidence for a patient come from :func:`practice_month` /
+    :func:`gateway.billing.evaluate_month`.
+    """
+    tz = ZoneInfo(store.get_practice(practice_id).timezone)
+    start, end = _month_instants(month, tz)
+    inputs = store.billing_panel_inputs(practice_id, window=month.first_day - HISTORY,
+                                        through=month.last_day,
+                                        entries_from=start - timedelta(days=1),
+                                        entries_to=end + timedelta(days=1), tz=tz)
+    return evaluate_panel(inputs, month, rules=rules)

@@ -14,9 +14,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import numpy as np
+import numpy.typing as npt
+
+from gateway.billing.bulk import NO_DATE, PanelInputs
 from gateway.billing.model import Performer, TimeEntry
-from gateway.model import Program
+from gateway.model import Condition, Program
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +49,20 @@ class StoredTimeEntry:
         """The entry as the pure billing evaluation takes it."""
         return TimeEntry(self.patient_id, self.program, self.started_at, self.minutes,
                          self.interactive, Performer(self.performed_by), str(self.id))
+
+
+#: Column of each program in :attr:`PanelInputs.te_program`.
+_PROGRAM_COLUMN = {Program.RPM.value: 0, Program.CCM.value: 1, Program.PCM.value: 2}
+_CONDITIONS = frozenset(c.value for c in Condition)
+
+
+def days_of_masks(patient: npt.NDArray[np.int64], first: npt.NDArray[np.int64],
+                  mask: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64],
+                                                        npt.NDArray[np.int64]]:
+    """(patient, day ordinal) pairs of the set bits of month masks (vectorised
+    :func:`days_of_mask`; ``first`` is each mask's first-of-month ordinal)."""
+    row, bit = np.nonzero((mask[:, None] >> np.arange(31, dtype=np.int64)) & 1)
+    return patient[row], first[row] + bit
 
 
 def days_of_mask(first: date, mask: int) -> list[date]:
@@ -87,6 +106,15 @@ class BillingStoreMixin:
         """``(patient_id, first of month, mask)`` rows for the months overlapping
         ``start..end``: bit ``d - 1`` of the mask is set when local day ``d`` of that
         month had a device-transmitted reading (maintained with ``reading_days``)."""
+        from_d = self._from_d
+        return [(pid, from_d(month), int(mask))
+                for pid, month, mask in self.device_day_mask_rows(practice_id, start, end,
+                                                                  patient_ids)]
+
+    def device_day_mask_rows(self, practice_id: str, start: date, end: date,
+                             patient_ids: list[str] | None = None) -> list[tuple[Any, ...]]:
+        """:meth:`device_day_masks` as the driver returns the rows (months through
+        :meth:`_from_d`)."""
         sql = ("SELECT patient_id, month, days FROM device_day_months WHERE practice_id = ? "
                "AND month >= ? AND month <= ?")
         params: list[Any] = [practice_id, self._d(start.replace(day=1)), self._d(end)]
@@ -95,8 +123,71 @@ class BillingStoreMixin:
                 return []
             sql += f" AND patient_id IN ({', '.join('?' * len(patient_ids))})"
             params.extend(patient_ids)
-        rows = self._all(sql, params)
-        return [(pid, self._from_d(month), int(mask)) for pid, month, mask in rows]
+        rows: list[tuple[Any, ...]] = self._all(sql, params)
+        return rows
+
+    def billing_panel_inputs(self, practice_id: str, *, window: date, through: date,
+                             entries_from: datetime, entries_to: datetime,
+                             tz: ZoneInfo) -> PanelInputs:
+        """Month-end inputs of a whole practice as arrays (see
+        :func:`gateway.billing.from_store.practice_month_codes`): every enrolment whose
+        patient is in the practice, ordered by patient id; device days ``window`` ..
+        ``through`` from the day masks; entries started in ``[entries_from,
+        entries_to)`` with their start date in ``tz``."""
+        enrolled = self._all(
+            "SELECT e.patient_id, e.programs, e.conditions, e.consent_date, "
+            "e.monitoring_start FROM enrollments e JOIN patients p "
+            "ON p.id = e.patient_id AND p.practice_id = e.practice_id "
+            "WHERE e.practice_id = ? ORDER BY e.patient_id", (practice_id,))
+        ids = [row[0] for row in enrolled]
+        index = {pid: i for i, pid in enumerate(ids)}
+        from_d = self._from_d
+        flags: dict[tuple[str, str], tuple[bool, bool, bool, int]] = {}
+        rows = []
+        for _, programs, conditions, consent_date, monitoring_start in enrolled:
+            key = (programs, conditions)
+            if key not in flags:
+                have = set(programs.split(","))
+                flags[key] = (Program.RPM.value in have, Program.CCM.value in have,
+                              Program.PCM.value in have,
+                              len(set(conditions.split(",")) & _CONDITIONS))
+            consent, started = from_d(consent_date), from_d(monitoring_start)
+            rows.append((*flags[key], consent.toordinal() if consent else NO_DATE,
+                         started.toordinal() if started else NO_DATE))
+        cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 6
+
+        masks = self.device_day_mask_rows(practice_id, window, through)
+        day_patient, day = days_of_masks(
+            np.array([index.get(pid, -1) for pid, _, _ in masks], dtype=np.int64),
+            np.array([from_d(first).toordinal() for _, first, _ in masks], dtype=np.int64),
+            np.array([mask for _, _, mask in masks], dtype=np.int64))
+        keep = (day_patient >= 0) & (day >= window.toordinal()) & (day <= through.toordinal())
+
+        physician = Performer.PHYSICIAN.value
+        rows = self._all("SELECT patient_id, program, performed_by, minutes, interactive, "
+                         "started_at FROM time_entries WHERE practice_id = ? "
+                         "AND started_at >= ? AND started_at < ?",
+                         (practice_id, self._ts(entries_from), self._ts(entries_to)))
+        entries = [(index[pid], _PROGRAM_COLUMN[program], who == physician, minutes,
+                    bool(live), self._from_ts(at).astimezone(tz).toordinal())
+                   for pid, program, who, minutes, live, at in rows if pid in index]
+        te: list[Any] = list(zip(*entries, strict=True)) if entries else [()] * 6
+        return PanelInputs(
+            patient_ids=ids,
+            rpm=np.array(cols[0], dtype=np.bool_), ccm=np.array(cols[1], dtype=np.bool_),
+            pcm=np.array(cols[2], dtype=np.bool_),
+            n_conditions=np.array(cols[3], dtype=np.int64),
+            consent=np.array(cols[4], dtype=np.int64),
+            monitoring_start=np.array(cols[5], dtype=np.int64),
+            # complex CCM care-plan months are not stored yet (non-complex CCM)
+            complex_month=np.zeros(len(ids), dtype=np.bool_),
+            day_patient=day_patient[keep], day=day[keep],
+            te_patient=np.array(te[0], dtype=np.int64),
+            te_program=np.array(te[1], dtype=np.int64),
+            te_physician=np.array(te[2], dtype=np.bool_),
+            te_minutes=np.array(te[3], dtype=np.int64),
+            te_interactive=np.array(te[4], dtype=np.bool_),
+            te_local_day=np.array(te[5], dtype=np.int64))
 
     def _te(self, r: Any) -> StoredTimeEntry:
         return StoredTimeEntry(int(r[0]), r[1], r[2], r[3], Program(r[4]), r[5],

@@ -12,14 +12,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import numpy.typing as npt
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from gateway.billing.bulk import PanelInputs
+from gateway.billing.model import Performer
 from gateway.model import Reading
+from gateway.store.billing_store import days_of_masks
 from gateway.store.sql import READING_COLUMNS, SeriesPoint, SqlStore
 from gateway.units import Metric
 
@@ -33,6 +38,20 @@ _COPY_TYPES = [
 ]
 assert len(_COPY_TYPES) == len(READING_COLUMNS)
 _COLS = ", ".join(READING_COLUMNS)
+
+
+def _int8_matrix(cur: Any, select: str, params: tuple[Any, ...], columns: int,
+                 order: str = "") -> npt.NDArray[np.int64]:
+    """Rows of ``select`` (``columns`` non-null bigint columns) as an (n, columns)
+    array.  PostgreSQL packs them into one ``bytea`` (``int8send``: 8 bytes
+    big-endian each), read in binary: no Python object per row."""
+    names = [f"c{k}" for k in range(columns)]
+    packed = " || ".join(f"int8send({n})" for n in names)
+    agg = f"string_agg({packed}, ''::bytea{' ORDER BY ' + order if order else ''})"
+    row = cur.execute(f"SELECT {agg} FROM ({select}) AS s({', '.join(names)})", params,
+                      binary=True).fetchone()
+    data = b"" if row is None or row[0] is None else bytes(row[0])
+    return np.frombuffer(data, dtype=">i8").astype(np.int64).reshape(-1, columns)
 
 
 class PostgresStore(SqlStore):
@@ -61,6 +80,58 @@ class PostgresStore(SqlStore):
 
     def _q(self, sql: str) -> str:
         return sql.replace("?", "%s")
+
+    def billing_panel_inputs(self, practice_id: str, *, window: date, through: date,
+                             entries_from: datetime, entries_to: datetime,
+                             tz: ZoneInfo) -> PanelInputs:
+        """The same arrays as the generic path, computed by PostgreSQL and read with
+        packed into one binary value per query, straight into numpy (no Python object per
+        row): month-end for
+        100,000 patients reads ~400,000 rows.  The practice's patients are numbered
+        once in a temporary table, so every array uses the same patient index."""
+        with self._tx() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE billing_panel ON COMMIT DROP AS "
+                "SELECT e.patient_id, (row_number() OVER () - 1)::int8 AS i, "
+                "(',' || e.programs || ',' LIKE '%%,RPM,%%')::int::int8 AS rpm, "
+                "(',' || e.programs || ',' LIKE '%%,CCM,%%')::int::int8 AS ccm, "
+                "(',' || e.programs || ',' LIKE '%%,PCM,%%')::int::int8 AS pcm, "
+                "coalesce(cardinality(array_remove(string_to_array(e.conditions, ','), '')), "
+                "0)::int8 AS conditions, "
+                "coalesce(e.consent_date - DATE '0001-01-01' + 1, -1)::int8 AS consent, "
+                "coalesce(e.monitoring_start - DATE '0001-01-01' + 1, -1)::int8 AS started "
+                "FROM enrollments e JOIN patients p "
+                "ON p.id = e.patient_id AND p.practice_id = e.practice_id "
+                "WHERE e.practice_id = %s", (practice_id,))
+            cur.execute("CREATE UNIQUE INDEX ON billing_panel (patient_id)")
+            ids = [r[0] for r in cur.execute(
+                "SELECT patient_id FROM billing_panel ORDER BY i").fetchall()]
+            patients = _int8_matrix(cur, "SELECT i, rpm, ccm, pcm, conditions, consent, "
+                                    "started FROM billing_panel", (), 7, order="c0")[:, 1:]
+            masks = _int8_matrix(
+                cur, "SELECT b.i, (m.month - DATE '0001-01-01' + 1)::int8, m.days::int8 "
+                "FROM device_day_months m JOIN billing_panel b ON b.patient_id = m.patient_id "
+                "WHERE m.practice_id = %s AND m.month >= %s AND m.month <= %s",
+                (practice_id, window.replace(day=1), through), 3)
+            entries = _int8_matrix(
+                cur, "SELECT b.i, CASE t.program WHEN 'RPM' THEN 0 WHEN 'CCM' THEN 1 "
+                "ELSE 2 END::int8, (t.performed_by = %s)::int::int8, t.minutes::int8, "
+                "t.interactive::int::int8, "
+                "((t.started_at AT TIME ZONE %s)::date - DATE '0001-01-01' + 1)::int8 "
+                "FROM time_entries t JOIN billing_panel b ON b.patient_id = t.patient_id "
+                "WHERE t.practice_id = %s AND t.started_at >= %s AND t.started_at < %s",
+                (Performer.PHYSICIAN.value, tz.key, practice_id, entries_from, entries_to), 6)
+        day_patient, day = days_of_masks(masks[:, 0], masks[:, 1], masks[:, 2])
+        keep = (day >= window.toordinal()) & (day <= through.toordinal())
+        return PanelInputs(
+            patient_ids=ids, rpm=patients[:, 0] == 1, ccm=patients[:, 1] == 1,
+            pcm=patients[:, 2] == 1, n_conditions=patients[:, 3], consent=patients[:, 4],
+            monitoring_start=patients[:, 5],
+            complex_month=np.zeros(len(ids), dtype=np.bool_),  # not stored yet
+            day_patient=day_patient[keep], day=day[keep],
+            te_patient=entries[:, 0], te_program=entries[:, 1], te_physician=entries[:, 2] == 1,
+            te_minutes=entries[:, 3], te_interactive=entries[:, 4] == 1,
+            te_local_day=entries[:, 5])
 
     def _store_new(self, cur: Any, first: dict[str, Reading],
                    ingested_at: datetime) -> list[Reading]:

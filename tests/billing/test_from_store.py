@@ -94,3 +94,48 @@ def test_store_report_equals_cli(store: Store, tmp_path: Path) -> None:
             assert cli[pid]["codes"] == web[pid]["codes"], pid
             assert cli[pid]["not_billable"] == web[pid]["not_billable"], pid
             assert cli[pid]["periods"] == web[pid]["periods"], pid
+
+
+def test_panel_codes_equal_the_reports(store: Store) -> None:
+    """The vectorised month-end (lean reads + day masks) bills what the per-patient
+    reports bill, on the same stored data: both stores, several months."""
+    from gateway.billing.from_store import practice_month_codes
+
+    _populate(store, random.Random(11), n=30)
+    rng = random.Random(5)
+    # richer cases: physician and PCM time, an enrolment start, no consent, another practice
+    store.upsert_patient(Patient("px", "p1", "MX", "A", "B", None, "Asia/Tokyo"))
+    store.upsert_enrollment(Enrollment("px", "p1", frozenset({Program.RPM, Program.PCM}),
+                                       frozenset({Condition.DM}), date(2026, 2, 3),
+                                       monitoring_start=date(2026, 2, 10)))
+    store.upsert_patient(Patient("pn", "p1", "MN", "A", "B", None, "UTC"))
+    store.upsert_enrollment(Enrollment("pn", "p1", frozenset({Program.RPM, Program.CCM}),
+                                       frozenset({Condition.DM, Condition.HTN}), None))
+    store.upsert_practice(Practice("p2", "Other", "UTC"))
+    store.upsert_patient(Patient("po", "p2", "MO", "A", "B", None, "UTC"))
+    store.upsert_enrollment(Enrollment("po", "p2", frozenset({Program.RPM}),
+                                       frozenset({Condition.DM}), date(2026, 1, 1)))
+    for pid in ("px", "pn", "po", "pt0", "pt3"):
+        practice = "p2" if pid == "po" else "p1"
+        at = [datetime(2026, 2, 1, 12, tzinfo=UTC) + timedelta(days=d) for d in range(55)
+              if rng.random() < 0.6]
+        store.add_readings([Reading(id=f"{pid}-x{k}", practice_id=practice, patient_id=pid,
+                                    device_serial="S2", hub_id="h", kind=DeviceKind.SCALE,
+                                    measured_at=t, received_at=t,
+                                    measurements=(Measurement(Metric.WEIGHT, 80.0),))
+                            for k, t in enumerate(at)], datetime(2026, 4, 1, tzinfo=UTC))
+        for k, (program, who, minutes) in enumerate(
+                [(Program.PCM, "physician", 31), (Program.CCM, "physician", 62),
+                 (Program.PCM, "clinical_staff", 30), (Program.RPM, "physician", 25)]):
+            started = datetime(2026, 3, 3 + 6 * k, 20, tzinfo=UTC)
+            store.add_time_entry(practice_id=practice, patient_id=pid,  # type: ignore[attr-defined]
+                                 user_id="u2", program=program, activity="call",
+                                 started_at=started, minutes=minutes, interactive=True,
+                                 performed_by=who, note="", now=started)
+    for text in ("2026-02", "2026-03", "2026-04"):
+        month = BillingMonth.parse(text)
+        reports = {r.patient_id: r.code_units() for r in practice_month(store, "p1", month)}
+        codes = practice_month_codes(store, "p1", month)
+        assert codes.by_patient() == reports, text
+        assert "po" not in reports
+    assert any(reports.values())
