@@ -87,7 +87,7 @@ from api.security import (
     verify_password,
 )
 from api.text import evidence_reading_ids, rule_title
-from gateway.billing.from_store import practice_month
+from gateway.billing.from_store import practice_month, practice_month_codes
 from gateway.billing.rules import BillingMonth
 from gateway.callprep import CallPrep, callprep_from_store
 from gateway.escalations import Action, Disposition, Escalation, Severity, Status
@@ -917,11 +917,29 @@ def month_billing(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     if patient_id is not None:
         ctx.store.get_patient(patient_id, principal.practice_id)
-    reports = practice_month(ctx.store, principal.practice_id, when)
-    if patient_id is not None:
-        reports = [r for r in reports if r.patient_id == patient_id]
+    reports = practice_month(ctx.store, principal.practice_id, when,
+                             patient_ids=None if patient_id is None else [patient_id])
     audit.record(principal, "list", "billing", month, patient_id)
     return [r.to_dict() for r in reports]
+
+
+@billing_router.get("/{month}/summary")
+def month_billing_summary(
+    month: Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")], ctx: Ctx, principal: BillingUser,
+    audit: Audit,
+) -> dict[str, Any]:
+    """Month-end totals and every enrolled patient's billable codes and units (no
+    reasons: ``GET /billing/{month}?patient_id=`` explains one patient).  Computed for
+    the whole practice at once; the same decisions as the full reports."""
+    try:
+        when = BillingMonth.parse(month)
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    codes = practice_month_codes(ctx.store, principal.practice_id, when)
+    audit.record(principal, "list", "billing", f"{month}/summary")
+    return {"month": month, "totals": codes.totals(),
+            "patients": [{"patient_id": pid, "codes": units}
+                         for pid, units in sorted(codes.by_patient().items())]}
 
 
 # -- audit ------------------------------------------------------------------------------

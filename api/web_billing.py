@@ -1,8 +1,10 @@
 """Biller and time-tracking pages: month-end report, CSV export, the call timer.
 
-The month-end page and the CSV come from :func:`gateway.billing.from_store.practice_month`,
-the same pure evaluation as ``vitalgate billing evaluate`` and ``GET /api/v1/billing/{month}``,
-so the three always agree.  The timer is a form on the call-prep page: the browser
+The month-end page's totals and codes come from
+:func:`gateway.billing.from_store.practice_month_codes` (the whole practice at once); its
+reasons, and the CSV, from :func:`gateway.billing.from_store.practice_month`, the same pure
+evaluation as ``vitalgate billing evaluate`` and ``GET /api/v1/billing/{month}`` (the two
+paths are tested to bill the same codes).  The timer is a form on the call-prep page: the browser
 starts and stops it (``app.js``), the server stores the minutes as a time entry,
 and a warning comes back when the minutes overlap another program's entry.
 """
@@ -22,7 +24,7 @@ from api.deps import Auditor, Ctx
 from api.schemas import PathId
 from api.security import ForbiddenError, Principal, Role
 from api.web import WebUser, _care_team, _check_csrf, _render
-from gateway.billing.from_store import practice_month
+from gateway.billing.from_store import practice_month, practice_month_codes
 from gateway.billing.model import MonthReport
 from gateway.billing.rules import BillingMonth
 from gateway.model import Program
@@ -61,22 +63,31 @@ def report_rows(reports: list[MonthReport]) -> list[dict[str, str]]:
     return rows
 
 
+#: Patients per page of the month-end report (their reasons are built per page).
+PAGE_SIZE = 100
+
+
 @billing_web_router.get("/billing", response_class=HTMLResponse)
 def billing_page(ctx: Ctx, request: Request, principal: WebUser,
-                 month: str | None = None) -> Response:
-    """Month-end report: per patient, billable codes and why others are not."""
+                 month: str | None = None, page: int = 1) -> Response:
+    """Month-end report: totals and every patient's codes for the whole practice (one
+    vectorised pass), and, for the patients on this page, why other codes are not
+    billable (the per-patient reference)."""
     _biller(principal)
     when = _month(month, ctx.clock())
-    reports = practice_month(ctx.store, principal.practice_id, when)
+    codes = practice_month_codes(ctx.store, principal.practice_id, when)
+    ids = sorted(codes.patient_ids)
+    pages = max(1, -(-len(ids) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    shown = ids[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+    reports = practice_month(ctx.store, principal.practice_id, when, patient_ids=shown)
     Auditor(ctx, request).record(principal, "list", "billing", str(when))
-    patients = {p.id: p for p in ctx.store.list_patients(principal.practice_id)}
-    totals: dict[str, int] = {}
-    for r in reports:
-        for code, units in r.code_units().items():
-            totals[code] = totals.get(code, 0) + units
+    patients = {p.id: p for p in (ctx.store.get_patient(pid, principal.practice_id)
+                                  for pid in shown)}
     return _render(ctx, request, "billing.html", principal, month=str(when),
                    reports=[r.to_dict() for r in reports], patients=patients,
-                   totals=sorted(totals.items()))
+                   totals=sorted(codes.totals().items()), billing=codes.patients_billing(),
+                   enrolled=len(ids), page=page, pages=pages)
 
 
 @billing_web_router.get("/billing/{month}.csv")

@@ -9,6 +9,7 @@ pure function, so the biller's page and the CLI agree on the same data.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,16 +18,23 @@ from gateway.billing.bulk import PanelCodes, evaluate_panel
 from gateway.billing.evaluate import evaluate_month
 from gateway.billing.model import BillingProfile, MonthReport, TimeEntry
 from gateway.billing.rules import DEFAULT_RULES, BillingMonth, BillingRules
+from gateway.store.base import NotFound
 
 #: How far back device days are read to place RPM periods and the one-time 99453.
 HISTORY = timedelta(days=400)
 
 
-def entries_by_patient(store: Any, practice_id: str, start: datetime,
-                       end: datetime) -> dict[str, list[TimeEntry]]:
-    """A practice's time entries started in ``[start, end)``, per patient, for billing."""
+def entries_by_patient(store: Any, practice_id: str, start: datetime, end: datetime,
+                       patient_ids: Sequence[str] | None = None) -> dict[str, list[TimeEntry]]:
+    """A practice's time entries started in ``[start, end)``, per patient, for billing
+    (of the patients ``patient_ids`` only, when given)."""
     entries: dict[str, list[TimeEntry]] = defaultdict(list)
-    for te in store.list_time_entries(practice_id, start, end):
+    if patient_ids is None:
+        stored = store.list_time_entries(practice_id, start, end)
+    else:
+        stored = [te for pid in patient_ids
+                  for te in store.list_time_entries(practice_id, start, end, patient_id=pid)]
+    for te in stored:
         entries[te.patient_id].append(te.to_billing())
     return entries
 
@@ -39,18 +47,34 @@ def _month_instants(month: BillingMonth, tz: ZoneInfo) -> tuple[datetime, dateti
 
 
 def practice_month(store: Any, practice_id: str, month: BillingMonth, *,
-                   rules: BillingRules = DEFAULT_RULES) -> list[MonthReport]:
-    """Evaluate ``month`` for every enrolled patient of a practice."""
+                   rules: BillingRules = DEFAULT_RULES,
+                   patient_ids: Sequence[str] | None = None) -> list[MonthReport]:
+    """Evaluate ``month`` for every enrolled patient of a practice, with every reason
+    and the evidence (or for the enrolled patients among ``patient_ids``)."""
     practice = store.get_practice(practice_id)
     tz = ZoneInfo(practice.timezone)
-    patients = {p.id: p for p in store.list_patients(practice_id)}
-    enrollments = [e for e in store.list_enrollments(practice_id) if e.patient_id in patients]
+    if patient_ids is None:
+        patients = {p.id: p for p in store.list_patients(practice_id)}
+        enrollments = [e for e in store.list_enrollments(practice_id)
+                       if e.patient_id in patients]
+    else:
+        patients, enrollments = {}, []
+        for pid in sorted(set(patient_ids)):
+            try:
+                patient, enrollment = (store.get_patient(pid, practice_id),
+                                       store.get_enrollment(pid))
+            except NotFound:
+                continue
+            if enrollment.practice_id == practice_id:
+                patients[pid] = patient
+                enrollments.append(enrollment)
+        patient_ids = list(patients)
     first = month.first_day - HISTORY
     # all days the store holds around the month: the evaluation decides what counts
-    days = store.device_days(practice_id, first, month.last_day + HISTORY)
+    days = store.device_days(practice_id, first, month.last_day + HISTORY, patient_ids)
     start, end = _month_instants(month, tz)
     entries = entries_by_patient(store, practice_id, start - timedelta(days=1),
-                                 end + timedelta(days=1))
+                                 end + timedelta(days=1), patient_ids)
     reports = []
     for e in enrollments:
         profile = BillingProfile(

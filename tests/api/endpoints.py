@@ -119,6 +119,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("fhir", "GET", PAT + "/fhir", READERS),
     Endpoint("fhir", "GET", PAT + "/fhir?what=escalations", READERS),
     Endpoint("billing", "GET", P + "/billing/2026-02", BILLING, scoped=False),
+    Endpoint("billing", "GET", P + "/billing/2026-02/summary", BILLING, scoped=False),
     Endpoint("billing", "GET", P + "/billing/2026-02?patient_id={patient}", BILLING),
     Endpoint("audit", "GET", P + "/audit", ADMIN, scoped=False),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from typing import Any
 
 from tests.api.conftest import T0, Env
 from tests.api.test_web import page_csrf, web_login
@@ -26,6 +27,23 @@ def test_billing_page_and_csv_agree_with_the_api(env: Env) -> None:
     assert not_billable == sorted((p["patient_id"], c["code"], c["reason"]) for p in api
                                   for c in p["not_billable"])
     assert {r["patient_id"] for r in rows} <= {env.a.patient}  # never another practice's
+    summary = env.client.get(f"/api/v1/billing/{month}/summary",
+                             headers=env.headers(env.a, "biller")).json()
+    assert summary["patients"] == [{"patient_id": p["patient_id"],
+                                    "codes": {c["code"]: c["units"] for c in p["codes"]}}
+                                   for p in api]
+    totals: dict[str, int] = {}
+    for p in api:
+        for c in p["codes"]:
+            totals[c["code"]] = totals.get(c["code"], 0) + c["units"]
+    assert summary["totals"] == totals
+    for code, units in totals.items():
+        assert f"<li>{code}: {units} unit" in page.text
+    billing = sum(1 for p in api if p["codes"])
+    assert f"{billing} of {len(api)} enrolled patients bill at least one code" in page.text
+    one = env.client.get(f"/api/v1/billing/{month}", params={"patient_id": env.a.patient},
+                         headers=env.headers(env.a, "biller")).json()
+    assert one == [p for p in api if p["patient_id"] == env.a.patient]
 
 
 def test_billing_page_is_for_billers_and_admins(env: Env) -> None:
@@ -56,3 +74,26 @@ def test_timer_form_logs_minutes_and_warns_on_double_count(env: Env) -> None:
     bad = client.post(f"/patients/{env.a.patient}/time", data={
         "csrf": "forged", "program": "RPM", "minutes": "5"})
     assert bad.status_code == 403
+
+
+def test_billing_page_pages_through_the_practice(env: Env, monkeypatch: Any) -> None:
+    import api.web_billing as web_billing
+    from gateway.model import Enrollment, Patient, Program
+
+    for k in range(2):
+        pid = f"pat-extra-{k}"
+        env.store.upsert_patient(Patient(pid, env.a.practice, f"MRN-x{k}", "Bo", f"Extra{k}",
+                                         None, "America/New_York"))
+        env.store.upsert_enrollment(Enrollment(pid, env.a.practice, frozenset({Program.RPM}),
+                                               frozenset(), None))
+    monkeypatch.setattr(web_billing, "PAGE_SIZE", 1)
+    client = web_login(env, "biller")
+    month = f"{T0:%Y-%m}"
+    first = client.get(f"/billing?month={month}")
+    assert "Page 1 of 3" in first.text and "1 of 3 enrolled patients bill" in first.text
+    seen = []
+    for page in (1, 2, 3):
+        text = client.get(f"/billing?month={month}&page={page}").text
+        seen.append([name for name in ("Extra0", "Extra1", "Leea") if name in text])
+    assert all(len(names) == 1 for names in seen)  # one patient a page, each once
+    assert sorted(sum(seen, [])) == ["Extra0", "Extra1", "Leea"]
