@@ -96,4 +96,4 @@ def test_billing_page_pages_through_the_practice(env: Env, monkeypatch: Any) -> 
         text = client.get(f"/billing?month={month}&page={page}").text
         seen.append([name for name in ("Extra0", "Extra1", "Leea") if name in text])
     assert all(len(names) == 1 for names in seen)  # one patient a page, each once
-    assert sorted(sum(seen, [])) == ["Extra0", "Extra1", "Leea"]
+    assert sorted(name for names in seen for name in names) == ["Extra0", "Extra1", "Leea"]
