@@ -90,6 +90,8 @@ class PostgresStore(SqlStore):
         100,000 patients reads ~400,000 rows.  The practice's patients are numbered
         once in a temporary table, so every array uses the same patient index."""
         with self._tx() as cur:
+            # the joins below hash 100,000s of ids: keep the hash tables in memory
+            cur.execute("SET LOCAL work_mem = '64MB'")
             cur.execute(
                 "CREATE TEMP TABLE billing_panel ON COMMIT DROP AS "
                 "SELECT e.patient_id, (row_number() OVER () - 1)::int8 AS i, "
@@ -103,7 +105,6 @@ class PostgresStore(SqlStore):
                 "FROM enrollments e JOIN patients p "
                 "ON p.id = e.patient_id AND p.practice_id = e.practice_id "
                 "WHERE e.practice_id = %s", (practice_id,))
-            cur.execute("CREATE UNIQUE INDEX ON billing_panel (patient_id)")
             ids = [r[0] for r in cur.execute(
                 "SELECT patient_id FROM billing_panel ORDER BY i").fetchall()]
             patients = _int8_matrix(cur, "SELECT i, rpm, ccm, pcm, conditions, consent, "
