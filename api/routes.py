@@ -53,6 +53,9 @@ from api.schemas import (
     HubCreate,
     HubProvisioned,
     HubPublic,
+    MedicationCreate,
+    MedicationPublic,
+    MedicationStop,
     PasswordChange,
     PathId,
     PathInt,
@@ -102,7 +105,7 @@ from gateway.model import (
     Reading,
 )
 from gateway.store import Conflict, NotFound, QuarantineItem
-from gateway.store.api_store import CarePlanOverride, HubCredentials, User
+from gateway.store.api_store import CarePlanOverride, HubCredentials, Medication, User
 from gateway.units import CANONICAL_UNIT, Metric
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -547,6 +550,59 @@ def revoke_care_plan_override(patient_id: PathId, override_id: PathInt, ctx: Ctx
     audit.record(principal, "revoke", "care_plan", str(override_id), patient_id)
     return override_public(ctx.store.get_care_plan_override(override_id,
                                                             principal.practice_id), now)
+
+
+# -- medications ----------------------------------------------------------------------
+def medication_public(m: Medication, now: datetime) -> MedicationPublic:
+    """HTTP view of a recorded medication."""
+    return MedicationPublic(id=m.id or 0, patient_id=m.patient_id, name=m.name, dose=m.dose,
+                            frequency=m.frequency, started_on=m.started_on, note=m.note,
+                            recorded_by=m.recorded_by, recorded_at=m.recorded_at,
+                            stopped_at=m.stopped_at, stopped_by=m.stopped_by,
+                            stop_reason=m.stop_reason, active=m.active_at(now))
+
+
+@patients_router.get("/{patient_id}/medications", response_model=list[MedicationPublic])
+def list_medications(patient_id: PathId, ctx: Ctx, principal: ClinicalUser,
+                     audit: Audit) -> list[MedicationPublic]:
+    """The patient's medications as recorded (stopped ones included; ``active`` marks
+    current ones)."""
+    ctx.store.get_patient(patient_id, principal.practice_id)
+    audit.record(principal, "list", "medication", None, patient_id)
+    now = ctx.clock()
+    return [medication_public(m, now)
+            for m in ctx.store.list_medications(patient_id, principal.practice_id)]
+
+
+@patients_router.post("/{patient_id}/medications", response_model=MedicationPublic,
+                      status_code=201)
+def add_medication(patient_id: PathId, body: MedicationCreate, ctx: Ctx,
+                   principal: CareTeamUser, audit: Audit) -> MedicationPublic:
+    """Record a medication the patient takes (care team; e.g. reconciled on a call)."""
+    ctx.store.get_patient(patient_id, principal.practice_id)
+    now = ctx.clock()
+    m = Medication(practice_id=principal.practice_id, patient_id=patient_id, name=body.name,
+                   recorded_by=principal.user_id, recorded_at=now, dose=body.dose,
+                   frequency=body.frequency, started_on=body.started_on, note=body.note)
+    mid = ctx.store.add_medication(m)
+    audit.record(principal, "create", "medication", str(mid), patient_id)
+    return medication_public(replace(m, id=mid), now)
+
+
+@patients_router.post("/{patient_id}/medications/{medication_id}/stop",
+                      response_model=MedicationPublic)
+def stop_medication(patient_id: PathId, medication_id: PathInt, body: MedicationStop, *,
+                    ctx: Ctx, principal: CareTeamUser, audit: Audit) -> MedicationPublic:
+    """Mark a medication stopped now (kept in the history)."""
+    m = ctx.store.get_medication(medication_id, principal.practice_id)
+    if m.patient_id != patient_id:
+        raise NotFound(f"medication {medication_id}")
+    now = ctx.clock()
+    ctx.store.stop_medication(medication_id, principal.practice_id, principal.user_id, now,
+                              body.reason)
+    audit.record(principal, "update", "medication", str(medication_id), patient_id)
+    return medication_public(ctx.store.get_medication(medication_id, principal.practice_id),
+                             now)
 
 
 # -- devices & hubs -------------------------------------------------------------------

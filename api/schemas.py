@@ -422,6 +422,41 @@ class ResolveBody(_In):
     comment: Annotated[str, Field(max_length=2000)] = ""
 
 
+# -- medications ----------------------------------------------------------------------
+class MedicationCreate(_In):
+    """A medication as the patient takes it, recorded by the care team."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    dose: Annotated[str, Field(max_length=100)] = ""
+    frequency: Annotated[str, Field(max_length=100)] = ""
+    started_on: date | None = None
+    note: Annotated[str, Field(max_length=2000)] = ""
+
+
+class MedicationStop(_In):
+    """Why a medication was stopped (optional)."""
+
+    reason: Annotated[str, Field(max_length=500)] = ""
+
+
+class MedicationPublic(BaseModel):
+    """A recorded medication with who recorded and who stopped it."""
+
+    id: int
+    patient_id: str
+    name: str
+    dose: str
+    frequency: str
+    started_on: date | None
+    note: str
+    recorded_by: str
+    recorded_at: datetime
+    stopped_at: datetime | None
+    stopped_by: str | None
+    stop_reason: str | None
+    active: bool
+
+
 # -- time tracking --------------------------------------------------------------------
 class TimeEntryCreate(_In):
     """Minutes spent on a patient's care (counted toward CCM/PCM/RPM management codes)."""

@@ -382,8 +382,10 @@ def callprep_page(patient_id: PathId, *, ctx: Ctx, request: Request, principal: 
                      "fmt": lambda v, metric=m.metric: f"{_display(metric, v, units)[0]:.1f}",
                      "chart": line_chart(shown, start=prep.since, end=prep.now,
                                          title=METRIC_NAMES[m.metric], unit=unit)})
+    medications = [m for m in ctx.store.list_medications(patient_id, principal.practice_id)
+                   if m.active_at(prep.now)]
     return _render(ctx, request, "callprep.html", principal, patient=patient, prep=prep,
-                   rows=rows, days=days, rule_title=rule_title,
+                   rows=rows, days=days, rule_title=rule_title, medications=medications,
                    logged=logged[:500] if logged else None)
 
 

@@ -1,4 +1,4 @@
-"""Biller and time-tracking pages: month-end report, CSV export, the call timer.
+"""Biller and call-prep forms: month-end report, CSV export, the call timer, medications.
 
 The month-end page's totals and codes come from
 :func:`gateway.billing.from_store.practice_month_codes` (the whole practice at once); its
@@ -28,6 +28,7 @@ from gateway.billing.from_store import practice_month, practice_month_codes
 from gateway.billing.model import MonthReport
 from gateway.billing.rules import BillingMonth
 from gateway.model import Program
+from gateway.store.api_store import Medication
 
 billing_web_router = APIRouter(include_in_schema=False)
 
@@ -140,3 +141,41 @@ def log_time(patient_id: PathId, *, ctx: Ctx, request: Request, principal: WebUs
         msg += " Warning: " + "; ".join(warnings)
     return RedirectResponse(f"/patients/{patient_id}/call-prep?logged={quote(msg)}",
                             status_code=303)
+
+
+@billing_web_router.post("/patients/{patient_id}/medications")
+def record_medication(patient_id: PathId, *, ctx: Ctx, request: Request, principal: WebUser,
+                      name: Annotated[str, Form(min_length=1, max_length=200)],
+                      dose: Annotated[str, Form(max_length=100)] = "",
+                      frequency: Annotated[str, Form(max_length=100)] = "",
+                      csrf: Annotated[str | None, Form(max_length=200)] = None) -> Response:
+    """Record a medication from the call-prep page (e.g. reconciled on the call)."""
+    _care_team(principal)
+    _check_csrf(ctx, principal, csrf)
+    ctx.store.get_patient(patient_id, principal.practice_id)
+    mid = ctx.store.add_medication(Medication(
+        practice_id=principal.practice_id, patient_id=patient_id, name=name.strip(),
+        recorded_by=principal.user_id, recorded_at=ctx.clock(), dose=dose.strip(),
+        frequency=frequency.strip()))
+    Auditor(ctx, request).record(principal, "create", "medication", str(mid), patient_id)
+    return RedirectResponse(f"/patients/{patient_id}/call-prep?logged="
+                            f"{quote('Medication recorded.')}", status_code=303)
+
+
+@billing_web_router.post("/patients/{patient_id}/medications/{medication_id}/stop")
+def stop_medication_form(patient_id: PathId, medication_id: int, *, ctx: Ctx, request: Request,
+                         principal: WebUser,
+                         reason: Annotated[str, Form(max_length=500)] = "",
+                         csrf: Annotated[str | None, Form(max_length=200)] = None) -> Response:
+    """Mark a medication stopped from the call-prep page."""
+    _care_team(principal)
+    _check_csrf(ctx, principal, csrf)
+    med = ctx.store.get_medication(medication_id, principal.practice_id)
+    if med.patient_id != patient_id:
+        raise HTTPException(404, "no such medication")
+    ctx.store.stop_medication(medication_id, principal.practice_id, principal.user_id,
+                              ctx.clock(), reason.strip())
+    Auditor(ctx, request).record(principal, "update", "medication", str(medication_id),
+                                 patient_id)
+    return RedirectResponse(f"/patients/{patient_id}/call-prep?logged="
+                            f"{quote('Medication marked stopped.')}", status_code=303)

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from gateway.billing import BillingProfile, TimeEntry, project_at_risk
 from gateway.escalations import Escalation, Status
 from gateway.model import Condition, Enrollment, Patient, Reading
+from gateway.store.api_store import Medication
 from gateway.store.base import NotFound
 from gateway.units import Metric, kg_to_lb
 
@@ -86,6 +87,10 @@ class CallPrep:
     minutes: list[dict[str, Any]]
     talking_points: tuple[str, ...]
     goals: dict[str, str] = field(default_factory=dict)
+    #: Active medications as recorded ("Furosemide 40 mg, once daily (since 2026-02-01)").
+    medications: tuple[str, ...] = ()
+    #: Medications started or stopped since the last call.
+    medication_changes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (no names: initials only)."""
@@ -103,6 +108,8 @@ class CallPrep:
             "escalations_resolved": [_esc(e) for e in self.escalations_resolved],
             "adherence": self.adherence, "minutes": self.minutes,
             "goals": self.goals, "talking_points": list(self.talking_points),
+            "medications": list(self.medications),
+            "medication_changes": list(self.medication_changes),
         }
 
     def to_markdown(self) -> str:
@@ -141,7 +148,9 @@ class CallPrep:
             out.append(f"- {t['program']}: {t['minutes']} min this month{nxt}")
         out += ["", "## Care-plan goals", ""]
         out += [f"- {k}: {v}" for k, v in self.goals.items()] or ["- none recorded"]
-        out.append("- medications: not recorded in Vitalgate; review in the EHR")
+        out += ["", "## Medications (as recorded in Vitalgate; the EHR is the source)", ""]
+        out += [f"- {m}" for m in self.medications] or ["- none recorded; review in the EHR"]
+        out += [f"- changed since the last call: {c}" for c in self.medication_changes]
         return "\n".join(out) + "\n"
 
 
@@ -174,7 +183,8 @@ def build_callprep(patient: Patient, *, enrollment: Enrollment | None,
                    readings: Sequence[Reading], escalations: Sequence[Escalation],
                    time_entries: Sequence[TimeEntry], device_days: Sequence[date],
                    since: datetime, now: datetime,
-                   practice_tz: str | None = None) -> CallPrep:
+                   practice_tz: str | None = None,
+                   medications: Sequence[Medication] = ()) -> CallPrep:
     """Summarise a patient's data since ``since`` (the last call) for the next call."""
     tz = ZoneInfo(patient.timezone)
     conditions = tuple(sorted(c.value for c in enrollment.conditions)) if enrollment else ()
@@ -214,9 +224,30 @@ def build_callprep(patient: Patient, *, enrollment: Enrollment | None,
     points = _talking_points(summaries, all_readings=readings, now=now, tz=tz,
                              adherence=adherence, minutes=minutes, opened=opened)
     goals = {_LABEL[m]: _goal_text(m, t) for m, t in targets.items() if m in _LABEL}
+    active, changes = _medications(medications, since=since, now=now, tz=tz)
+    if changes:
+        points.append("medications changed since the last call (" + "; ".join(changes)
+                      + "): confirm the patient takes them as recorded")
     return CallPrep(patient.id, patient.initials, since, now, patient.timezone, conditions,
                     tuple(summaries), opened, resolved, adherence, minutes, tuple(points),
-                    goals)
+                    goals, active, changes)
+
+
+def _medications(medications: Sequence[Medication], *, since: datetime, now: datetime,
+                 tz: ZoneInfo) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Active medications at ``now`` and the changes recorded in ``[since, now]``."""
+    active = []
+    changes = []
+    for m in medications:
+        if m.active_at(now):
+            began = m.started_on or m.recorded_at.astimezone(tz).date()
+            active.append(f"{m.label} (since {began.isoformat()})")
+        if since <= m.recorded_at <= now:
+            changes.append(f"{m.label} recorded {m.recorded_at.astimezone(tz):%b %d}")
+        if m.stopped_at is not None and since <= m.stopped_at <= now:
+            why = f": {m.stop_reason}" if m.stop_reason else ""
+            changes.append(f"{m.label} stopped {m.stopped_at.astimezone(tz):%b %d}{why}")
+    return tuple(active), tuple(changes)
 
 
 def _goal_text(metric: Metric, target: tuple[float | None, float | None]) -> str:
@@ -323,7 +354,8 @@ def callprep_from_store(store: Any, patient: Patient, *, days: int,
     return build_callprep(patient, enrollment=enrollment, readings=readings,
                           escalations=escalations, time_entries=entries,
                           device_days=device_days, since=now - timedelta(days=days), now=now,
-                          practice_tz=store.get_practice(patient.practice_id).timezone)
+                          practice_tz=store.get_practice(patient.practice_id).timezone,
+                          medications=store.list_medications(patient.id, patient.practice_id))
 
 
 def _cmd(args: argparse.Namespace) -> int:

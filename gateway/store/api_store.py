@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from gateway.model import Device, DeviceAssignment, DeviceKind, Hub, Reading
@@ -80,6 +80,35 @@ class CarePlanOverride:
 
 
 @dataclass(frozen=True, slots=True)
+class Medication:
+    """A medication as the care team recorded it (the EHR remains the source of truth)."""
+
+    practice_id: str
+    patient_id: str
+    name: str
+    recorded_by: str
+    recorded_at: datetime
+    dose: str = ""
+    frequency: str = ""
+    started_on: date | None = None
+    note: str = ""
+    id: int | None = None
+    stopped_at: datetime | None = None
+    stopped_by: str | None = None
+    stop_reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        """"Furosemide 40 mg, once daily" (name, dose and frequency as recorded)."""
+        head = f"{self.name} {self.dose}".strip()
+        return f"{head}, {self.frequency}" if self.frequency else head
+
+    def active_at(self, at: datetime) -> bool:
+        """True when recorded by ``at`` and not stopped by then."""
+        return self.recorded_at <= at and (self.stopped_at is None or self.stopped_at > at)
+
+
+@dataclass(frozen=True, slots=True)
 class HubCredentials:
     """A hub's MQTT username and the argon2 hash of its password."""
 
@@ -93,6 +122,8 @@ class HubCredentials:
 _USER_COLS = "id, practice_id, email, full_name, role, password_hash, active, created_at"
 _AUDIT_COLS = ("id, at, practice_id, user_id, action, resource_type, resource_id, patient_id, "
                "client_ip")
+_MED_COLS = ("id, practice_id, patient_id, name, dose, frequency, started_on, note, "
+             "recorded_by, recorded_at, stopped_at, stopped_by, stop_reason")
 _CP_COLS = ("id, practice_id, patient_id, rule_id, params, enabled, ordered_by, ordered_at, "
             "expires_at, revoked_at, revoked_by")
 
@@ -108,6 +139,8 @@ class ApiStoreMixin:
         def _ts(self, dt: datetime | None) -> Any: ...
         def _from_ts(self, value: Any) -> datetime | None: ...
         def _bool(self, value: bool) -> Any: ...
+        def _d(self, d: date | None) -> Any: ...
+        def _from_d(self, value: Any) -> date | None: ...
         def _reading(self, r: Sequence[Any]) -> Reading: ...
 
     # -- users -------------------------------------------------------------
@@ -261,6 +294,52 @@ class ApiStoreMixin:
                              (self._ts(at), by, int(override_id), practice_id))
             if cur.rowcount != 1:
                 raise NotFound(f"active care plan override {override_id}")
+
+    # -- medications ---------------------------------------------------------
+    def _medication(self, r: Sequence[Any]) -> Medication:
+        recorded = self._from_ts(r[9])
+        assert recorded is not None
+        return Medication(id=int(r[0]), practice_id=r[1], patient_id=r[2], name=r[3],
+                          dose=r[4], frequency=r[5], started_on=self._from_d(r[6]), note=r[7],
+                          recorded_by=r[8], recorded_at=recorded,
+                          stopped_at=self._from_ts(r[10]), stopped_by=r[11],
+                          stop_reason=r[12])
+
+    def add_medication(self, m: Medication) -> int:
+        """Record a medication for a patient; return its id."""
+        with self._tx() as cur:
+            row = self._exec(cur, "INSERT INTO medications (practice_id, patient_id, name, "
+                                  "dose, frequency, started_on, note, recorded_by, recorded_at) "
+                                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                             (m.practice_id, m.patient_id, m.name, m.dose, m.frequency,
+                              self._d(m.started_on), m.note, m.recorded_by,
+                              self._ts(m.recorded_at))).fetchone()
+        return int(row[0])
+
+    def list_medications(self, patient_id: str, practice_id: str) -> list[Medication]:
+        """A patient's medications, stopped ones included, in the order recorded."""
+        rows = self._all(f"SELECT {_MED_COLS} FROM medications WHERE patient_id = ? "
+                         "AND practice_id = ? ORDER BY recorded_at, id",
+                         (patient_id, practice_id))
+        return [self._medication(r) for r in rows]
+
+    def get_medication(self, medication_id: int, practice_id: str) -> Medication:
+        """One medication of the practice or :class:`NotFound`."""
+        return self._medication(self._one(
+            f"SELECT {_MED_COLS} FROM medications WHERE id = ? AND practice_id = ?",
+            (int(medication_id), practice_id), f"medication {medication_id}"))
+
+    def stop_medication(self, medication_id: int, practice_id: str, by: str, at: datetime,
+                        reason: str) -> None:
+        """Mark a medication stopped (kept in the history); :class:`NotFound` if absent
+        or already stopped."""
+        with self._tx() as cur:
+            cur = self._exec(cur, "UPDATE medications SET stopped_at = ?, stopped_by = ?, "
+                                  "stop_reason = ? WHERE id = ? AND practice_id = ? "
+                                  "AND stopped_at IS NULL",
+                             (self._ts(at), by, reason, int(medication_id), practice_id))
+            if cur.rowcount != 1:
+                raise NotFound(f"active medication {medication_id}")
 
     # -- login attempts ------------------------------------------------------
     def record_login_attempt(self, username: str, client_ip: str, at: datetime,

@@ -29,7 +29,7 @@ from gateway.model import (
 )
 from gateway.settings import Settings
 from gateway.store import NewQuarantine, open_store
-from gateway.store.api_store import CarePlanOverride, User
+from gateway.store.api_store import CarePlanOverride, Medication, User
 from gateway.units import Metric
 from tests.support.services import temporary_database
 
@@ -63,6 +63,7 @@ class Tenant:
     quarantine: int
     escalation: str
     override: int
+    medication: int = 0
     users: dict[str, str] = field(default_factory=dict)  # role -> user id
     emails: dict[str, str] = field(default_factory=dict)
 
@@ -127,6 +128,10 @@ def seed_tenant(store: Any, key: str) -> Tenant:
         practice_id=pid, patient_id=patient, rule_id="chf.weight_gain_24h",
         ordered_by=t.users["physician"], ordered_at=T0 - timedelta(days=1),
         params={"gain_lb": 3.0}, expires_at=T0 + timedelta(days=30)))
+    t.medication = store.add_medication(Medication(
+        practice_id=pid, patient_id=patient, name="Lisinopril", dose="10 mg",
+        frequency="once daily", recorded_by=t.users["coordinator"],
+        recorded_at=T0 - timedelta(days=20)))
     return t
 
 

@@ -1,7 +1,8 @@
 """The table of every JSON endpoint: path template, body, the roles allowed.
 
 Paths use ``{practice}``, ``{patient}``, ``{device}``, ``{hub}``,
-``{quarantine}``, ``{escalation}``, ``{override}``, ``{user}`` filled from a
+``{quarantine}``, ``{escalation}``, ``{override}``, ``{medication}``, ``{user}``
+filled from a
 :class:`~tests.api.conftest.Tenant`.  ``scoped`` endpoints name a resource in
 the path: called with another practice's ids they must answer 404.  The
 others (lists, creates) are checked for not showing the other practice's data.
@@ -47,7 +48,8 @@ class Endpoint:
         values = {"practice": tenant.practice, "patient": tenant.patient,
                   "device": tenant.device, "hub": tenant.hub,
                   "quarantine": tenant.quarantine, "escalation": tenant.escalation,
-                  "override": tenant.override, "user": tenant.users["coordinator"]}
+                  "override": tenant.override, "medication": tenant.medication,
+                  "user": tenant.users["coordinator"]}
         path = self.path.format(**values)
         body = self.body
         if isinstance(body, dict):
@@ -86,6 +88,11 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("readings", "GET", PAT + "/readings", READERS),
     Endpoint("readings", "GET", PAT + "/day-counts?start=2026-02-01&end=2026-03-01", READERS),
     Endpoint("care_plans", "GET", PAT + "/care-plan", CLINICAL),
+    Endpoint("medications", "GET", PAT + "/medications", CLINICAL),
+    Endpoint("medications", "POST", PAT + "/medications", CARE,
+             {"name": "Furosemide", "dose": "40 mg", "frequency": "once daily"}, ok=201),
+    Endpoint("medications", "POST", PAT + "/medications/{medication}/stop", CARE,
+             {"reason": "stopped by cardiology"}),
     Endpoint("care_plans", "POST", PAT + "/care-plan", PHYSICIAN,
              {"rule_id": "bp.severe", "params": {"systolic_above": 190},
               "expires_at": "2026-04-01T00:00:00Z"}, ok=201),

@@ -69,15 +69,16 @@ def test_unauthenticated_is_401(env: Env, ep: Endpoint) -> None:
 
 def test_every_family_is_covered() -> None:
     assert set(FAMILIES) >= {"practices", "users", "patients", "enrolments", "assignments",
-                             "readings", "care_plans", "devices", "hubs", "quarantine",
-                             "escalations", "audit"}
+                             "readings", "care_plans", "medications", "devices", "hubs",
+                             "quarantine", "escalations", "audit"}
 
 
 def test_every_api_route_is_in_the_table(env: Env) -> None:
     table = {(e.method, e.path.split("?")[0]) for e in ENDPOINTS}
     names = {"practice_id": "{practice}", "patient_id": "{patient}", "serial": "{device}",
              "hub_id": "{hub}", "item_id": "{quarantine}", "escalation_id": "{escalation}",
-             "override_id": "{override}", "user_id": "{user}", "month": "2026-02"}
+             "override_id": "{override}", "medication_id": "{medication}", "user_id": "{user}",
+             "month": "2026-02"}
     missing = []
     for route in env.app.routes:
         path = getattr(route, "path", "")

@@ -294,3 +294,36 @@ def test_release_refused_or_unwired(env: Env) -> None:
     resp = unwired.post(f"{P}/quarantine/{bad}/release", headers=headers)
     assert resp.status_code == 501
     assert env.store.get_quarantine(bad).status == "pending"
+
+
+def test_medications_recorded_stopped_audited_and_in_call_prep(env: Env) -> None:
+    from tests.api.test_web import web_login
+
+    url = f"{P}/patients/{env.a.patient}/medications"
+    coord = env.headers(env.a, "coordinator")
+    made = env.client.post(url, json={"name": "Furosemide", "dose": "40 mg",
+                                      "frequency": "once daily", "started_on": "2026-02-27"},
+                           headers=coord)
+    assert made.status_code == 201
+    med = made.json()
+    assert med["active"] and med["recorded_by"] == env.a.users["coordinator"]
+    assert env.client.post(url, json={"name": ""}, headers=coord).status_code == 422
+    prep = env.client.get(f"{P}/patients/{env.a.patient}/call-prep", headers=coord).json()
+    assert "Furosemide 40 mg, once daily (since 2026-02-27)" in prep["medications"]
+    assert any("Furosemide 40 mg, once daily recorded" in c for c in prep["medication_changes"])
+    page = web_login(env, "coordinator").get(f"/patients/{env.a.patient}/call-prep")
+    assert "Furosemide 40 mg, once daily (since 2026-02-27)" in page.text
+    stop = env.client.post(f"{url}/{med['id']}/stop", json={"reason": "dizziness"},
+                           headers=env.headers(env.a, "physician"))
+    assert stop.status_code == 200 and not stop.json()["active"]
+    assert stop.json()["stop_reason"] == "dizziness"
+    again = env.client.post(f"{url}/{med['id']}/stop", json={}, headers=coord)
+    assert again.status_code == 404
+    listed = env.client.get(url, headers=env.headers(env.a, "admin")).json()
+    assert [(m["name"], m["active"]) for m in listed] == [("Lisinopril", True),
+                                                          ("Furosemide", False)]
+    assert env.client.get(url, headers=env.headers(env.a, "biller")).status_code == 403
+    actions = [(a.action, a.resource_id) for a in env.store.list_audit(
+        env.a.practice, resource_type="medication")]
+    assert ("create", str(med["id"])) in actions and ("update", str(med["id"])) in actions
+    assert ("list", None) in actions

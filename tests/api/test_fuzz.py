@@ -27,6 +27,7 @@ OPERATIONS = sorted({(e.method, e.path.split("?")[0]) for e in ENDPOINTS}
 PARAM_NAMES = {"{practice}": "{practice_id}", "{patient}": "{patient_id}",
                "{device}": "{serial}", "{hub}": "{hub_id}", "{quarantine}": "{item_id}",
                "{escalation}": "{escalation_id}", "{override}": "{override_id}",
+               "{medication}": "{medication_id}",
                "{user}": "{user_id}", "/2026-02": "/{month}"}
 
 
@@ -51,7 +52,8 @@ def fuzz_env(request: pytest.FixtureRequest,
 def _role_for(method: str, path: str) -> str:
     if "/care-plan" in path and method == "POST":
         return "physician"
-    if path.startswith("/api/v1/escalations/") and method == "POST":
+    if method == "POST" and (path.startswith("/api/v1/escalations/")
+                             or "/medications" in path or "/time-entries" in path):
         return "coordinator"
     return "admin"
 

@@ -97,3 +97,29 @@ def test_billing_page_pages_through_the_practice(env: Env, monkeypatch: Any) -> 
         seen.append([name for name in ("Extra0", "Extra1", "Leea") if name in text])
     assert all(len(names) == 1 for names in seen)  # one patient a page, each once
     assert sorted(name for names in seen for name in names) == ["Extra0", "Extra1", "Leea"]
+
+
+def test_call_prep_medication_forms(env: Env) -> None:
+    client = web_login(env, "coordinator")
+    page = client.get(f"/patients/{env.a.patient}/call-prep")
+    assert "Lisinopril 10 mg, once daily" in page.text and "Record medication" in page.text
+    csrf = page_csrf(page.text)
+    added = client.post(f"/patients/{env.a.patient}/medications", data={
+        "csrf": csrf, "name": "Spironolactone", "dose": "25 mg", "frequency": "daily"},
+        follow_redirects=True)
+    assert added.status_code == 200 and "Medication recorded." in added.text
+    assert "Spironolactone 25 mg, daily" in added.text
+    [lisinopril] = [m for m in env.store.list_medications(env.a.patient, env.a.practice)
+                    if m.name == "Lisinopril"]
+    stopped = client.post(f"/patients/{env.a.patient}/medications/{lisinopril.id}/stop",
+                          data={"csrf": csrf, "reason": "cough"}, follow_redirects=True)
+    assert "Medication marked stopped." in stopped.text
+    assert "Lisinopril 10 mg, once daily stopped" in stopped.text and "cough" in stopped.text
+    forged = client.post(f"/patients/{env.a.patient}/medications",
+                         data={"csrf": "forged", "name": "X"})
+    assert forged.status_code == 403
+    other = client.post(f"/patients/{env.b.patient}/medications",
+                        data={"csrf": csrf, "name": "X"})
+    assert other.status_code == 404
+    assert web_login(env, "biller").post(f"/patients/{env.a.patient}/medications", data={
+        "csrf": csrf, "name": "X"}).status_code == 403

@@ -89,3 +89,43 @@ def test_cli_prints_markdown(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "gateway.cli", "callprep", "nobody",
                           "--database", url], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_medications_as_recorded_and_changes_since_the_last_call() -> None:
+    from gateway.model import Patient
+    from gateway.store.api_store import Medication
+
+    readings, enrollment = _data()
+    patient = Patient("pt1", "p1", "MRN-77123", "Ann", "Lee", None, "America/New_York")
+    meds = [
+        Medication("p1", "pt1", "Lisinopril", "u1", NOW - timedelta(days=90), dose="10 mg",
+                   frequency="once daily", started_on=date(2025, 11, 2)),
+        Medication("p1", "pt1", "Metoprolol", "u1", NOW - timedelta(days=60), dose="25 mg",
+                   stopped_at=NOW - timedelta(days=3), stopped_by="u2",
+                   stop_reason="bradycardia"),
+        Medication("p1", "pt1", "Furosemide", "u1", NOW - timedelta(days=2), dose="40 mg",
+                   frequency="once daily"),
+        Medication("p1", "pt1", "Aspirin", "u1", NOW - timedelta(days=200),
+                   stopped_at=NOW - timedelta(days=100)),
+    ]
+    prep = build_callprep(patient, enrollment=enrollment, readings=readings, escalations=[],
+                          time_entries=[], device_days=[], since=NOW - timedelta(days=30),
+                          now=NOW, medications=meds)
+    assert prep.medications == ("Lisinopril 10 mg, once daily (since 2025-11-02)",
+                                "Furosemide 40 mg, once daily (since 2026-03-18)")
+    assert prep.medication_changes == ("Metoprolol 25 mg stopped Mar 17: bradycardia",
+                                       "Furosemide 40 mg, once daily recorded Mar 18")
+    assert any(t.startswith("medications changed since the last call (Metoprolol")
+               for t in prep.talking_points)
+    md = prep.to_markdown()
+    assert "- Lisinopril 10 mg, once daily (since 2025-11-02)" in md
+    assert "- changed since the last call: Metoprolol 25 mg stopped Mar 17: bradycardia" in md
+    assert prep.to_dict()["medication_changes"] == list(prep.medication_changes)
+    quiet = build_callprep(patient, enrollment=enrollment, readings=readings, escalations=[],
+                           time_entries=[], device_days=[], since=NOW - timedelta(days=1),
+                           now=NOW, medications=meds[:1])
+    assert quiet.medication_changes == () and not any(
+        "medications changed" in t for t in quiet.talking_points)
+    assert "none recorded; review in the EHR" in build_callprep(
+        patient, enrollment=enrollment, readings=readings, escalations=[], time_entries=[],
+        device_days=[], since=NOW - timedelta(days=1), now=NOW).to_markdown()

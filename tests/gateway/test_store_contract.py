@@ -276,3 +276,29 @@ def test_device_day_masks_backfill_from_the_rollup(store: Store) -> None:
         cur.execute(backfill[0])
     after = store.device_day_masks("p1", date(2026, 1, 1), date(2026, 3, 31))  # type: ignore[attr-defined]
     assert sorted(after) == sorted(before)
+
+
+def test_medications_history(store: Store) -> None:
+    from gateway.store.api_store import Medication
+
+    seed_patient(store)
+    seed_patient(store, "pt2", "p2")
+    mid = store.add_medication(Medication(  # type: ignore[attr-defined]
+        "p1", "pt1", "Furosemide", "u1", T0, dose="40 mg", frequency="once daily",
+        started_on=date(2026, 2, 1), note="from discharge summary"))
+    store.add_medication(Medication("p2", "pt2", "Other", "u9", T0))  # type: ignore[attr-defined]
+    [m] = store.list_medications("pt1", "p1")  # type: ignore[attr-defined]
+    assert (m.id, m.label, m.started_on, m.note) == (
+        mid, "Furosemide 40 mg, once daily", date(2026, 2, 1), "from discharge summary")
+    assert m.active_at(T0 + timedelta(days=1)) and not m.active_at(T0 - timedelta(days=1))
+    with pytest.raises(NotFound):
+        store.get_medication(mid, "p2")  # type: ignore[attr-defined]
+    with pytest.raises(NotFound):
+        store.stop_medication(mid, "p2", "u9", T0, "")  # type: ignore[attr-defined]
+    store.stop_medication(mid, "p1", "u2", T0 + timedelta(days=3), "cardiology")  # type: ignore[attr-defined]
+    stopped = store.get_medication(mid, "p1")  # type: ignore[attr-defined]
+    assert (stopped.stopped_by, stopped.stop_reason) == ("u2", "cardiology")
+    assert not stopped.active_at(T0 + timedelta(days=4))
+    with pytest.raises(NotFound):
+        store.stop_medication(mid, "p1", "u2", T0 + timedelta(days=5), "")  # type: ignore[attr-defined]
+    assert [x.name for x in store.list_medications("pt2", "p2")] == ["Other"]  # type: ignore[attr-defined]
