@@ -39,6 +39,7 @@ from api.schemas import (
     AssignmentEnd,
     AssignmentPublic,
     AuditPublic,
+    Aware,
     CarePlanOverrideCreate,
     CarePlanOverridePublic,
     CommentBody,
@@ -472,7 +473,7 @@ def end_assignment(*, patient_id: PathId, serial: PathId, body: AssignmentEnd, c
 @patients_router.get("/{patient_id}/readings", response_model=ReadingPage)
 def list_readings(
     *, patient_id: PathId, ctx: Ctx, principal: ReaderUser, audit: Audit,
-    metric: Metric | None = None, start: datetime | None = None, end: datetime | None = None,
+    metric: Metric | None = None, start: Aware | None = None, end: Aware | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=400)] = None,
 ) -> ReadingPage:
@@ -887,7 +888,7 @@ TIME_ENTRY_FUTURE_SLACK = timedelta(minutes=5)
 
 @patients_router.get("/{patient_id}/time-entries", response_model=list[TimeEntryPublic])
 def list_time_entries(
-    *, patient_id: PathId, start: datetime, end: datetime, ctx: Ctx, principal: ReaderUser,
+    *, patient_id: PathId, start: Aware, end: Aware, ctx: Ctx, principal: ReaderUser,
     audit: Audit,
 ) -> list[TimeEntryPublic]:
     """Time logged for a patient with entries starting in ``[start, end)``."""
@@ -944,7 +945,7 @@ def call_prep(patient_id: PathId, ctx: Ctx, principal: ClinicalUser, audit: Audi
 
 @patients_router.get("/{patient_id}/fhir")
 def fhir_export(patient_id: PathId, *, ctx: Ctx, principal: ReaderUser, audit: Audit,
-                since: datetime | None = None,
+                since: Aware | None = None,
                 what: Annotated[str, Query(pattern="^(readings|escalations)$")] = "readings",
                 ) -> dict[str, Any]:
     """FHIR R4 transaction Bundle: readings as Observations, or escalations as Flag + Task.
@@ -1007,8 +1008,8 @@ def list_audit(
     *, ctx: Ctx, principal: AdminUser,
     user_id: QueryId = None,
     patient_id: QueryId = None,
-    resource_type: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None, until: datetime | None = None,
+    resource_type: Annotated[str | None, Query(max_length=64, pattern=r"^[a-z_]+$")] = None,
+    since: Aware | None = None, until: Aware | None = None,
     limit: Limit = 100, offset: Offset = 0,
 ) -> list[AuditPublic]:
     """The practice's audit log, newest first (read-only: no update or delete exists)."""

@@ -7,7 +7,7 @@ frozen dataclasses of :mod:`gateway.model` and :mod:`gateway.store.api_store`.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -35,9 +35,20 @@ def _email(value: str) -> str:
     return value.lower()
 
 
+#: Instants the API accepts: anything a practice can mean, and safely inside what
+#: Python and both databases can represent once converted to UTC.
+_EARLIEST, _LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("datetime must carry a time zone (e.g. 2026-03-01T12:00:00Z)")
+    try:
+        in_range = _EARLIEST <= value.astimezone(UTC) < _LATEST
+    except OverflowError:
+        in_range = False
+    if not in_range:
+        raise ValueError("datetime must be between 1900 and 2200")
     return value
 
 

@@ -40,18 +40,28 @@ assert len(_COPY_TYPES) == len(READING_COLUMNS)
 _COLS = ", ".join(READING_COLUMNS)
 
 
-def _int8_matrix(cur: Any, select: str, params: tuple[Any, ...], columns: int,
-                 order: str = "") -> npt.NDArray[np.int64]:
-    """Rows of ``select`` (``columns`` non-null bigint columns) as an (n, columns)
-    array.  PostgreSQL packs them into one ``bytea`` (``int8send``: 8 bytes
-    big-endian each), read in binary: no Python object per row."""
+def _packed(cur: Any, select: str, params: tuple[Any, ...], columns: int,
+            sep: str) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """Rows of ``select`` -- a text key, then ``columns`` non-null bigints -- as the list
+    of keys and an (n, columns) array, in the same row order.  PostgreSQL aggregates
+    the keys into one text (joined by ``sep``) and the numbers into one ``bytea``
+    (``int8send``: 8 bytes big-endian each), read in binary."""
     names = [f"c{k}" for k in range(columns)]
     packed = " || ".join(f"int8send({n})" for n in names)
-    agg = f"string_agg({packed}, ''::bytea{' ORDER BY ' + order if order else ''})"
-    row = cur.execute(f"SELECT {agg} FROM ({select}) AS s({', '.join(names)})", params,
+    # no ORDER BY: the aggregates of one query advance together, row by row, so the
+    # keys and the numbers come out in the same (scan) order without sorting
+    row = cur.execute(f"SELECT count(*), string_agg(key, %s), "
+                      f"string_agg({packed}, ''::bytea) "
+                      f"FROM ({select}) AS s(key, {', '.join(names)})", (sep, *params),
                       binary=True).fetchone()
-    data = b"" if row is None or row[0] is None else bytes(row[0])
-    return np.frombuffer(data, dtype=">i8").astype(np.int64).reshape(-1, columns)
+    n = int(row[0])
+    if n == 0:
+        return [], np.zeros((0, columns), dtype=np.int64)
+    keys = str(row[1]).split(sep)
+    if len(keys) != n:
+        raise ValueError(f"an id contains the separator {sep!r}")
+    values = np.frombuffer(bytes(row[2]), dtype=">i8").astype(np.int64).reshape(n, columns)
+    return keys, values
 
 
 class PostgresStore(SqlStore):
@@ -84,55 +94,56 @@ class PostgresStore(SqlStore):
     def billing_panel_inputs(self, practice_id: str, *, window: date, through: date,
                              entries_from: datetime, entries_to: datetime,
                              tz: ZoneInfo) -> PanelInputs:
-        """The same arrays as the generic path, computed by PostgreSQL and read with
-        packed into one binary value per query, straight into numpy (no Python object per
-        row): month-end for
-        100,000 patients reads ~400,000 rows.  The practice's patients are numbered
-        once in a temporary table, so every array uses the same patient index."""
+        """The same arrays as the generic path, computed by PostgreSQL and packed into
+        a few values per query (ids joined by a separator, numbers as ``int8send``
+        bytes), read straight into numpy: no Python object per row for the ~400,000
+        rows of a 100,000-patient month end."""
+        sep = "\x1f"  # unit separator: never in an id (ids are checked where they enter)
         with self._tx() as cur:
-            # the joins below hash 100,000s of ids: keep the hash tables in memory
             cur.execute("SET LOCAL work_mem = '64MB'")
-            cur.execute(
-                "CREATE TEMP TABLE billing_panel ON COMMIT DROP AS "
-                "SELECT e.patient_id, (row_number() OVER () - 1)::int8 AS i, "
-                "(',' || e.programs || ',' LIKE '%%,RPM,%%')::int::int8 AS rpm, "
-                "(',' || e.programs || ',' LIKE '%%,CCM,%%')::int::int8 AS ccm, "
-                "(',' || e.programs || ',' LIKE '%%,PCM,%%')::int::int8 AS pcm, "
+            ids_text, patients = _packed(cur, (
+                "SELECT e.patient_id, "
+                "(',' || e.programs || ',' LIKE '%%,RPM,%%')::int::int8, "
+                "(',' || e.programs || ',' LIKE '%%,CCM,%%')::int::int8, "
+                "(',' || e.programs || ',' LIKE '%%,PCM,%%')::int::int8, "
                 "coalesce(cardinality(array_remove(string_to_array(e.conditions, ','), '')), "
-                "0)::int8 AS conditions, "
-                "coalesce(e.consent_date - DATE '0001-01-01' + 1, -1)::int8 AS consent, "
-                "coalesce(e.monitoring_start - DATE '0001-01-01' + 1, -1)::int8 AS started "
+                "0)::int8, "
+                "coalesce(e.consent_date - DATE '0001-01-01' + 1, -1)::int8, "
+                "coalesce(e.monitoring_start - DATE '0001-01-01' + 1, -1)::int8 "
                 "FROM enrollments e JOIN patients p "
                 "ON p.id = e.patient_id AND p.practice_id = e.practice_id "
-                "WHERE e.practice_id = %s", (practice_id,))
-            ids = [r[0] for r in cur.execute(
-                "SELECT patient_id FROM billing_panel ORDER BY i").fetchall()]
-            patients = _int8_matrix(cur, "SELECT i, rpm, ccm, pcm, conditions, consent, "
-                                    "started FROM billing_panel", (), 7, order="c0")[:, 1:]
-            masks = _int8_matrix(
-                cur, "SELECT b.i, (m.month - DATE '0001-01-01' + 1)::int8, m.days::int8 "
-                "FROM device_day_months m JOIN billing_panel b ON b.patient_id = m.patient_id "
-                "WHERE m.practice_id = %s AND m.month >= %s AND m.month <= %s",
-                (practice_id, window.replace(day=1), through), 3)
-            entries = _int8_matrix(
-                cur, "SELECT b.i, CASE t.program WHEN 'RPM' THEN 0 WHEN 'CCM' THEN 1 "
-                "ELSE 2 END::int8, (t.performed_by = %s)::int::int8, t.minutes::int8, "
-                "t.interactive::int::int8, "
-                "((t.started_at AT TIME ZONE %s)::date - DATE '0001-01-01' + 1)::int8 "
-                "FROM time_entries t JOIN billing_panel b ON b.patient_id = t.patient_id "
-                "WHERE t.practice_id = %s AND t.started_at >= %s AND t.started_at < %s",
-                (Performer.PHYSICIAN.value, tz.key, practice_id, entries_from, entries_to), 6)
-        day_patient, day = days_of_masks(masks[:, 0], masks[:, 1], masks[:, 2])
-        keep = (day >= window.toordinal()) & (day <= through.toordinal())
+                "WHERE e.practice_id = %s"), (practice_id,), 6, sep)
+            mask_ids, masks = _packed(cur, (
+                "SELECT patient_id, (month - DATE '0001-01-01' + 1)::int8, days::int8 "
+                "FROM device_day_months WHERE practice_id = %s AND month >= %s "
+                "AND month <= %s"), (practice_id, window.replace(day=1), through), 2, sep)
+            entry_ids, entries = _packed(cur, (
+                "SELECT patient_id, CASE program WHEN 'RPM' THEN 0 WHEN 'CCM' THEN 1 "
+                "ELSE 2 END::int8, (performed_by = %s)::int::int8, minutes::int8, "
+                "interactive::int::int8, "
+                "((started_at AT TIME ZONE %s)::date - DATE '0001-01-01' + 1)::int8 "
+                "FROM time_entries WHERE practice_id = %s AND started_at >= %s "
+                "AND started_at < %s"),
+                (Performer.PHYSICIAN.value, tz.key, practice_id, entries_from, entries_to),
+                5, sep)
+        index = {pid: i for i, pid in enumerate(ids_text)}
+        mask_patient = np.fromiter((index.get(p, -1) for p in mask_ids), dtype=np.int64,
+                                   count=len(mask_ids))
+        entry_patient = np.fromiter((index.get(p, -1) for p in entry_ids), dtype=np.int64,
+                                    count=len(entry_ids))
+        day_patient, day = days_of_masks(mask_patient, masks[:, 0], masks[:, 1])
+        keep = (day_patient >= 0) & (day >= window.toordinal()) & (day <= through.toordinal())
+        known = entry_patient >= 0
+        entries = entries[known]
         return PanelInputs(
-            patient_ids=ids, rpm=patients[:, 0] == 1, ccm=patients[:, 1] == 1,
+            patient_ids=ids_text, rpm=patients[:, 0] == 1, ccm=patients[:, 1] == 1,
             pcm=patients[:, 2] == 1, n_conditions=patients[:, 3], consent=patients[:, 4],
             monitoring_start=patients[:, 5],
-            complex_month=np.zeros(len(ids), dtype=np.bool_),  # not stored yet
+            complex_month=np.zeros(len(ids_text), dtype=np.bool_),  # not stored yet
             day_patient=day_patient[keep], day=day[keep],
-            te_patient=entries[:, 0], te_program=entries[:, 1], te_physician=entries[:, 2] == 1,
-            te_minutes=entries[:, 3], te_interactive=entries[:, 4] == 1,
-            te_local_day=entries[:, 5])
+            te_patient=entry_patient[known], te_program=entries[:, 0],
+            te_physician=entries[:, 1] == 1, te_minutes=entries[:, 2],
+            te_interactive=entries[:, 3] == 1, te_local_day=entries[:, 4])
 
     def _store_new(self, cur: Any, first: dict[str, Reading],
                    ingested_at: datetime) -> list[Reading]:

@@ -327,3 +327,29 @@ def test_medications_recorded_stopped_audited_and_in_call_prep(env: Env) -> None
         env.a.practice, resource_type="medication")]
     assert ("create", str(med["id"])) in actions and ("update", str(med["id"])) in actions
     assert ("list", None) in actions
+
+
+@pytest.mark.parametrize("query", [
+    "/audit?since=0001-01-01T00:00:00%2B14:00", "/audit?until=9999-12-31T23:59:59-14:00",
+    "/audit?since=1850-01-01T00:00:00Z",
+    "/patients/{patient}/readings?start=0001-01-01T00:00:00%2B05:00",
+    "/patients/{patient}/time-entries?start=0001-01-01T00:00:00%2B01:00"
+    "&end=2026-03-01T00:00:00Z",
+    "/patients/{patient}/fhir?since=9999-12-31T23:59:59-01:00",
+])
+def test_instants_out_of_range_are_422_not_500(env: Env, query: str) -> None:
+    """Found by the fuzz suite: year 1 at +14:00 overflowed on conversion to UTC."""
+    resp = env.client.get(P + query.format(patient=env.a.patient),
+                          headers=env.headers(env.a, "admin"))
+    assert resp.status_code == 422, resp.text
+    assert "between 1900 and 2200" in resp.text
+
+
+def test_nul_in_query_text_is_refused(env: Env) -> None:
+    """PostgreSQL refuses NUL in text (a 500 there): such parameters never reach it."""
+    for query in ("/audit?user_id=a%00b", "/audit?resource_type=%00",
+                  "/audit?resource_type=escalation%00"):
+        resp = env.client.get(P + query, headers=env.headers(env.a, "admin"))
+        assert resp.status_code == 422, (query, resp.text)
+    assert env.client.get(P + "/audit?resource_type=escalation",
+                          headers=env.headers(env.a, "admin")).status_code == 200
