@@ -13,6 +13,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from itertools import repeat
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -127,10 +128,8 @@ class PostgresStore(SqlStore):
                 (Performer.PHYSICIAN.value, tz.key, practice_id, entries_from, entries_to),
                 5, sep)
         index = {pid: i for i, pid in enumerate(ids_text)}
-        mask_patient = np.fromiter((index.get(p, -1) for p in mask_ids), dtype=np.int64,
-                                   count=len(mask_ids))
-        entry_patient = np.fromiter((index.get(p, -1) for p in entry_ids), dtype=np.int64,
-                                    count=len(entry_ids))
+        mask_patient = np.array(list(map(index.get, mask_ids, repeat(-1))), dtype=np.int64)
+        entry_patient = np.array(list(map(index.get, entry_ids, repeat(-1))), dtype=np.int64)
         day_patient, day = days_of_masks(mask_patient, masks[:, 0], masks[:, 1])
         keep = (day_patient >= 0) & (day >= window.toordinal()) & (day <= through.toordinal())
         known = entry_patient >= 0
