@@ -606,6 +606,57 @@ def stop_medication(patient_id: PathId, medication_id: PathInt, body: Medication
                              now)
 
 
+# -- complex CCM care plans -----------------------------------------------------------
+MonthPath = Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")]
+
+
+def _complex_months(ctx: Any, practice_id: str, patient_id: str) -> list[str]:
+    months = ctx.store.complex_ccm_months(practice_id, [patient_id]).get(patient_id, [])
+    return [f"{d:%Y-%m}" for d in months]
+
+
+def _month_start(text: str) -> date:
+    try:
+        return BillingMonth.parse(text).first_day
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+
+
+@patients_router.get("/{patient_id}/ccm-complex-months", response_model=list[str])
+def list_complex_ccm_months(patient_id: PathId, ctx: Ctx, principal: ReaderUser,
+                            audit: Audit) -> list[str]:
+    """Months (``YYYY-MM``) in which the patient's complex CCM care plan was established
+    or substantially revised: what 99487/99489 need besides the minutes."""
+    ctx.store.get_patient(patient_id, principal.practice_id)
+    audit.record(principal, "list", "care_plan", "ccm-complex", patient_id)
+    return _complex_months(ctx, principal.practice_id, patient_id)
+
+
+@patients_router.put("/{patient_id}/ccm-complex-months/{month}", response_model=list[str])
+def set_complex_ccm_month(patient_id: PathId, month: MonthPath, ctx: Ctx,
+                          principal: PhysicianUser, audit: Audit) -> list[str]:
+    """Record that the complex CCM care plan was established or revised in ``month``
+    (physicians; idempotent)."""
+    ctx.store.get_patient(patient_id, principal.practice_id)
+    first = _month_start(month)
+    ctx.store.set_complex_ccm_month(principal.practice_id, patient_id, first,
+                                    principal.user_id, ctx.clock())
+    audit.record(principal, "update", "care_plan", f"ccm-complex:{month}", patient_id)
+    return _complex_months(ctx, principal.practice_id, patient_id)
+
+
+@patients_router.delete("/{patient_id}/ccm-complex-months/{month}", response_model=list[str])
+def clear_complex_ccm_month(patient_id: PathId, month: MonthPath, ctx: Ctx,
+                            principal: PhysicianUser, audit: Audit) -> list[str]:
+    """Withdraw a month recorded in error (physicians)."""
+    ctx.store.get_patient(patient_id, principal.practice_id)
+    if not ctx.store.clear_complex_ccm_month(principal.practice_id, patient_id,
+                                             _month_start(month)):
+        raise NotFound(f"complex CCM month {month}")
+    audit.record(principal, "delete", "care_plan", f"ccm-complex:{month}", patient_id)
+    return _complex_months(ctx, principal.practice_id, patient_id)
+
+
 # -- devices & hubs -------------------------------------------------------------------
 devices_router = APIRouter(prefix="/devices", tags=["devices"])
 

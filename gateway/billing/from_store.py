@@ -75,12 +75,15 @@ def practice_month(store: Any, practice_id: str, month: BillingMonth, *,
     start, end = _month_instants(month, tz)
     entries = entries_by_patient(store, practice_id, start - timedelta(days=1),
                                  end + timedelta(days=1), patient_ids)
+    complex_months = store.complex_ccm_months(practice_id, patient_ids)
     reports = []
     for e in enrollments:
         profile = BillingProfile(
             patient_id=e.patient_id, timezone=patients[e.patient_id].timezone,
             programs=e.programs, conditions=frozenset(c.value for c in e.conditions),
-            consent_date=e.consent_date, monitoring_start=e.monitoring_start)
+            consent_date=e.consent_date, monitoring_start=e.monitoring_start,
+            complex_ccm_months=frozenset(BillingMonth.of(d) for d in
+                                         complex_months.get(e.patient_id, ())))
         reports.append(evaluate_month(profile, days.get(e.patient_id, ()),
                                       entries.get(e.patient_id, ()), month,
                                       practice_tz=practice.timezone, rules=rules))
@@ -101,7 +104,7 @@ def practice_month_codes(store: Any, practice_id: str, month: BillingMonth, *,
     tz = ZoneInfo(store.get_practice(practice_id).timezone)
     start, end = _month_instants(month, tz)
     inputs = store.billing_panel_inputs(practice_id, window=month.first_day - HISTORY,
-                                        through=month.last_day,
+                                        through=month.last_day, month=month.first_day,
                                         entries_from=start - timedelta(days=1),
                                         entries_to=end + timedelta(days=1), tz=tz)
     return evaluate_panel(inputs, month, rules=rules)

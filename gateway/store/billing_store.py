@@ -127,12 +127,13 @@ class BillingStoreMixin:
         return rows
 
     def billing_panel_inputs(self, practice_id: str, *, window: date, through: date,
-                             entries_from: datetime, entries_to: datetime,
+                             month: date, entries_from: datetime, entries_to: datetime,
                              tz: ZoneInfo) -> PanelInputs:
         """Month-end inputs of a whole practice as arrays (see
         :func:`gateway.billing.from_store.practice_month_codes`): every enrolment whose
         patient is in the practice, ordered by patient id; device days ``window`` ..
-        ``through`` from the day masks; entries started in ``[entries_from,
+        ``through`` from the day masks; whether a complex CCM care plan was recorded for
+        the month starting ``month``; entries started in ``[entries_from,
         entries_to)`` with their start date in ``tz``."""
         enrolled = self._all(
             "SELECT e.patient_id, e.programs, e.conditions, e.consent_date, "
@@ -179,8 +180,9 @@ class BillingStoreMixin:
             n_conditions=np.array(cols[3], dtype=np.int64),
             consent=np.array(cols[4], dtype=np.int64),
             monitoring_start=np.array(cols[5], dtype=np.int64),
-            # complex CCM care-plan months are not stored yet (non-complex CCM)
-            complex_month=np.zeros(len(ids), dtype=np.bool_),
+            complex_month=np.isin(np.arange(len(ids)), [
+                index[pid] for pid in self.complex_ccm_months(practice_id, month=month)
+                if pid in index]),
             day_patient=day_patient[keep], day=day[keep],
             te_patient=np.array(te[0], dtype=np.int64),
             te_program=np.array(te[1], dtype=np.int64),
@@ -188,6 +190,45 @@ class BillingStoreMixin:
             te_minutes=np.array(te[3], dtype=np.int64),
             te_interactive=np.array(te[4], dtype=np.bool_),
             te_local_day=np.array(te[5], dtype=np.int64))
+
+    # -- complex CCM care-plan months -------------------------------------------
+    def set_complex_ccm_month(self, practice_id: str, patient_id: str, month: date,
+                              by: str, at: datetime) -> None:
+        """Record that the patient's complex CCM care plan was established or
+        substantially revised in the month starting ``month`` (idempotent)."""
+        with self._tx() as cur:
+            self._exec(cur, "INSERT INTO complex_ccm_months (practice_id, patient_id, month, "
+                            "recorded_by, recorded_at) VALUES (?, ?, ?, ?, ?) "
+                            "ON CONFLICT (patient_id, month) DO NOTHING",
+                       (practice_id, patient_id, self._d(month.replace(day=1)), by,
+                        self._ts(at)))
+
+    def clear_complex_ccm_month(self, practice_id: str, patient_id: str, month: date) -> bool:
+        """Withdraw a month recorded in error; False when it was not recorded."""
+        with self._tx() as cur:
+            cur = self._exec(cur, "DELETE FROM complex_ccm_months WHERE practice_id = ? "
+                                  "AND patient_id = ? AND month = ?",
+                             (practice_id, patient_id, self._d(month.replace(day=1))))
+            return bool(cur.rowcount)
+
+    def complex_ccm_months(self, practice_id: str, patient_ids: list[str] | None = None,
+                           month: date | None = None) -> dict[str, list[date]]:
+        """Per patient, the first days of the recorded complex-care-plan months (of one
+        month only when ``month`` is given), oldest first."""
+        sql = "SELECT patient_id, month FROM complex_ccm_months WHERE practice_id = ?"
+        params: list[Any] = [practice_id]
+        if month is not None:
+            sql += " AND month = ?"
+            params.append(self._d(month.replace(day=1)))
+        if patient_ids is not None:
+            if not patient_ids:
+                return {}
+            sql += f" AND patient_id IN ({', '.join('?' * len(patient_ids))})"
+            params.extend(patient_ids)
+        out: dict[str, list[date]] = defaultdict(list)
+        for pid, first in self._all(sql + " ORDER BY patient_id, month", params):
+            out[pid].append(self._from_d(first))
+        return dict(out)
 
     def _te(self, r: Any) -> StoredTimeEntry:
         return StoredTimeEntry(int(r[0]), r[1], r[2], r[3], Program(r[4]), r[5],

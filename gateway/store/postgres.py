@@ -93,7 +93,7 @@ class PostgresStore(SqlStore):
         return sql.replace("?", "%s")
 
     def billing_panel_inputs(self, practice_id: str, *, window: date, through: date,
-                             entries_from: datetime, entries_to: datetime,
+                             month: date, entries_from: datetime, entries_to: datetime,
                              tz: ZoneInfo) -> PanelInputs:
         """The same arrays as the generic path, computed by PostgreSQL and packed into
         a few values per query (ids joined by a separator, numbers as ``int8send``
@@ -138,7 +138,9 @@ class PostgresStore(SqlStore):
             patient_ids=ids_text, rpm=patients[:, 0] == 1, ccm=patients[:, 1] == 1,
             pcm=patients[:, 2] == 1, n_conditions=patients[:, 3], consent=patients[:, 4],
             monitoring_start=patients[:, 5],
-            complex_month=np.zeros(len(ids_text), dtype=np.bool_),  # not stored yet
+            complex_month=np.isin(np.arange(len(ids_text)), [
+                index[pid] for pid in self.complex_ccm_months(practice_id, month=month)
+                if pid in index]),
             day_patient=day_patient[keep], day=day[keep],
             te_patient=entry_patient[known], te_program=entries[:, 0],
             te_physician=entries[:, 1] == 1, te_minutes=entries[:, 2],

@@ -128,6 +128,8 @@ def seed_tenant(store: Any, key: str) -> Tenant:
         practice_id=pid, patient_id=patient, rule_id="chf.weight_gain_24h",
         ordered_by=t.users["physician"], ordered_at=T0 - timedelta(days=1),
         params={"gain_lb": 3.0}, expires_at=T0 + timedelta(days=30)))
+    store.set_complex_ccm_month(pid, patient, date(2026, 2, 1), t.users["physician"],
+                                T0 - timedelta(days=25))
     t.medication = store.add_medication(Medication(
         practice_id=pid, patient_id=patient, name="Lisinopril", dose="10 mg",
         frequency="once daily", recorded_by=t.users["coordinator"],

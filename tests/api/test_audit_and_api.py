@@ -353,3 +353,21 @@ def test_nul_in_query_text_is_refused(env: Env) -> None:
         assert resp.status_code == 422, (query, resp.text)
     assert env.client.get(P + "/audit?resource_type=escalation",
                           headers=env.headers(env.a, "admin")).status_code == 200
+
+
+def test_complex_ccm_months_recorded_by_physicians(env: Env) -> None:
+    url = f"{P}/patients/{env.a.patient}/ccm-complex-months"
+    doc = env.headers(env.a, "physician")
+    assert env.client.get(url, headers=env.headers(env.a, "biller")).json() == ["2026-02"]
+    assert env.client.put(f"{url}/2026-03", headers=doc).json() == ["2026-02", "2026-03"]
+    assert env.client.put(f"{url}/2026-03", headers=doc).json() == ["2026-02", "2026-03"]
+    assert env.client.put(f"{url}/2026-13", headers=doc).status_code == 422
+    assert env.client.put(f"{url}/2026-04", headers=env.headers(env.a, "coordinator")
+                          ).status_code == 403
+    assert env.client.delete(f"{url}/2026-02", headers=doc).json() == ["2026-03"]
+    assert env.client.delete(f"{url}/2026-02", headers=doc).status_code == 404
+    actions = [(a.action, a.resource_id) for a in env.store.list_audit(
+        env.a.practice, resource_type="care_plan") if a.resource_id
+        and a.resource_id.startswith("ccm-complex")]
+    assert ("update", "ccm-complex:2026-03") in actions
+    assert ("delete", "ccm-complex:2026-02") in actions

@@ -50,7 +50,7 @@ def fuzz_env(request: pytest.FixtureRequest,
 
 
 def _role_for(method: str, path: str) -> str:
-    if "/care-plan" in path and method == "POST":
+    if ("/care-plan" in path and method == "POST") or "/ccm-complex-months/" in path:
         return "physician"
     if method == "POST" and (path.startswith("/api/v1/escalations/")
                              or "/medications" in path or "/time-entries" in path):

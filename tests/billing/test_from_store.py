@@ -132,10 +132,25 @@ def test_panel_codes_equal_the_reports(store: Store) -> None:
                                  user_id="u2", program=program, activity="call",
                                  started_at=started, minutes=minutes, interactive=True,
                                  performed_by=who, note="", now=started)
+    # a complex care plan revised in March: 95 staff CCM minutes bill 99487 + 99489
+    store.upsert_patient(Patient("pc", "p1", "MC", "A", "B", None, "America/Chicago"))
+    store.upsert_enrollment(Enrollment("pc", "p1", frozenset({Program.CCM}),
+                                       frozenset({Condition.DM, Condition.CHF}),
+                                       date(2026, 1, 5)))
+    store.set_complex_ccm_month("p1", "pc", date(2026, 3, 1), "doc",  # type: ignore[attr-defined]
+                                datetime(2026, 3, 2, tzinfo=UTC))
+    for k, minutes in enumerate((40, 35, 20)):
+        started = datetime(2026, 3, 4 + 5 * k, 16, tzinfo=UTC)
+        store.add_time_entry(practice_id="p1", patient_id="pc", user_id="u3",  # type: ignore[attr-defined]
+                             program=Program.CCM, activity="care plan", started_at=started,
+                             minutes=minutes, interactive=False,
+                             performed_by="clinical_staff", note="", now=started)
     for text in ("2026-02", "2026-03", "2026-04"):
         month = BillingMonth.parse(text)
         reports = {r.patient_id: r.code_units() for r in practice_month(store, "p1", month)}
         codes = practice_month_codes(store, "p1", month)
         assert codes.by_patient() == reports, text
         assert "po" not in reports
+        if text == "2026-03":
+            assert reports["pc"] == {"99487": 1, "99489": 1}
     assert any(reports.values())

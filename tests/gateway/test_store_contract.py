@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -302,3 +303,20 @@ def test_medications_history(store: Store) -> None:
     with pytest.raises(NotFound):
         store.stop_medication(mid, "p1", "u2", T0 + timedelta(days=5), "")  # type: ignore[attr-defined]
     assert [x.name for x in store.list_medications("pt2", "p2")] == ["Other"]  # type: ignore[attr-defined]
+
+
+def test_complex_ccm_months(store: Store) -> None:
+    seed_patient(store)
+    seed_patient(store, "pt2", "p2")
+    s: Any = store
+    s.set_complex_ccm_month("p1", "pt1", date(2026, 3, 17), "doc", T0)
+    s.set_complex_ccm_month("p1", "pt1", date(2026, 3, 1), "doc", T0)  # same month: once
+    s.set_complex_ccm_month("p1", "pt1", date(2026, 1, 1), "doc", T0)
+    s.set_complex_ccm_month("p2", "pt2", date(2026, 3, 1), "doc", T0)
+    assert s.complex_ccm_months("p1") == {"pt1": [date(2026, 1, 1), date(2026, 3, 1)]}
+    assert s.complex_ccm_months("p1", month=date(2026, 3, 5)) == {"pt1": [date(2026, 3, 1)]}
+    assert s.complex_ccm_months("p1", ["pt2"]) == {}
+    assert s.clear_complex_ccm_month("p1", "pt1", date(2026, 1, 1)) is True
+    assert s.clear_complex_ccm_month("p1", "pt1", date(2026, 1, 1)) is False
+    assert s.clear_complex_ccm_month("p1", "pt2", date(2026, 3, 1)) is False  # other practice
+    assert s.complex_ccm_months("p2") == {"pt2": [date(2026, 3, 1)]}
