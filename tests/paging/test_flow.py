@@ -366,3 +366,22 @@ def test_acknowledge_works_even_if_policy_breaks_later(seeded: Store, receiver: 
     seeded.transition(esc.id, Action.ACKNOWLEDGE, "dr_sup", clock())
     assert seeded.get_escalation(esc.id).status.value == "acknowledged"
     assert [p.status for p in seeded.list_pages(esc.id)] == ["cancelled"]
+
+
+def test_snooze_pauses_repaging_until_it_expires(seeded: Store, receiver: Receiver,
+                                                 clock: Clock) -> None:
+    d = setup(seeded, receiver, clock)
+    esc = open_emergency(seeded, clock)
+    d.run_once()  # first page
+    clock.advance(minutes=1)
+    seeded.transition(esc.id, Action.SNOOZE, "coord", clock(),
+                      until=clock() + timedelta(minutes=20))
+    for _ in range(3):  # re-pages were due at 5 and 10 min: held while snoozed
+        clock.advance(minutes=5)
+        d.run_once()
+    assert len(receiver.unique) == 1
+    notes = [e.result for e in seeded.notification_trace(esc.id) if e.what == "note"]
+    assert any(n.startswith("snoozed: next page at") for n in notes)
+    clock.advance(minutes=6)  # 22 min: snooze over, re-page 1 goes out
+    d.run_once()
+    assert receiver.paths() == ["/hook/dr_sup"] * 2
