@@ -54,8 +54,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.escalations import Severity
-from gateway.model import Condition, Flag, Reading
-from gateway.units import Metric, kg_to_lb
+from gateway.model import NON_ALERTING_FLAGS, Condition, Flag, Reading, ReadingSource
+from gateway.units import PHYSIOLOGIC, Metric, kg_to_lb
 from rules import text
 from rules.definitions import (
     EPS,
@@ -187,7 +187,8 @@ class Series:
     """Readings of one metric, sorted by (time, id), bounded by ``retention`` seconds.
 
     Column arrays (time, value, local day) plus the reading ids: about 28
-    bytes per kept value instead of ~130 for a tuple of boxed floats.
+    bytes per kept value instead of ~130 for a tuple of boxed floats.  Day
+    ordinals fit 32 bits (``array("i")``).
     """
 
     __slots__ = ("days", "ids", "retention", "times", "values")
@@ -195,7 +196,7 @@ class Series:
     def __init__(self, retention: float) -> None:
         self.times = array("d")
         self.values = array("d")
-        self.days = array("l")
+        self.days = array("i")
         self.ids: list[str] = []
         self.retention = retention
 
@@ -247,95 +248,104 @@ class Series:
         """An independent copy."""
         s = Series(self.retention)
         s.times, s.values, s.days = array("d", self.times), array("d", self.values), \
-            array("l", self.days)
+            array("i", self.days)
         s.ids = list(self.ids)
         return s
 
 
+class Daily:
+    """The first reading of each local day of one metric, sorted by day.
 
+    A mapping ``day -> Entry`` in column arrays (about 28 bytes per day
+    instead of ~190 for a dict slot holding a tuple of boxed numbers).
+    """
 
-@lru_cache(maxsize=256)
-def _predicate(c: Clause) -> Callable[[float], bool]:
-    """``c.test`` as a C-level bound method when the clause has one comparison (hot path)."""
-    ops = c.ops()
-    if len(ops) == 1:
-        op, x = ops[0]
-        bound = {"ge": (x - EPS).__le__, "gt": (x + EPS).__lt__,
-                 "le": (x + EPS).__ge__, "lt": (x - EPS).__gt__}[op]
-        return bound
-    return c.test
+    __slots__ = ("days", "ids", "times", "values")
 
+    def __init__(self) -> None:
+        self.days = array("i")
+        self.times = array("d")
+        self.values = array("d")
+        self.ids: list[str] = []
 
-@dataclass(slots=True)
-class PatientState:
-    """Everything the engine remembers about one patient (see module doc)."""
+    def __len__(self) -> int:
+        return len(self.ids)
 
-    patient_id: str
-    tz: ZoneInfo
-    conditions: frozenset[Condition]
-    ruleset: RuleSet
-    overrides: tuple[Override, ...]
-    late_bound: timedelta = DEFAULT_LATE_BOUND
-    rules: tuple[Rule, ...] = ()
-    valid_until: datetime | None = None
-    by_metrics: dict[frozenset[Metric], tuple[tuple[Any, Rule], ...]] = field(
-        default_factory=dict)  # metrics of a reading -> (handler, rule) plan, cached
-    metric_rules: dict[Metric, tuple[Rule, ...]] = field(default_factory=dict)
-    any_reading_rules: tuple[Rule, ...] = ()
-    series: dict[Metric, Series] = field(default_factory=dict)
-    daily: dict[Metric, dict[int, Entry]] = field(default_factory=dict)
-    day_keep: int = 0
-    retention: dict[Metric, float] = field(default_factory=dict)  # shared with the plan
-    daily_metrics: frozenset[Metric] = frozenset()
-    newest: float | None = None
-    newest_day: int = 0
-    no_data: Rule | None = None
-    last_qualifying: float | None = None
-    last_qualifying_day: int = 0
-    no_data_due: float | None = None
-    no_data_fired: float | None = None
-    hub_rule: Rule | None = None
-    clock_rule: Rule | None = None
-    hub_seen: dict[str, float] = field(default_factory=dict)
-    hub_fired: dict[str, float] = field(default_factory=dict)
-    hub_armed: dict[str, float] = field(default_factory=dict)  # hub -> scheduled due
-    open: dict[str, Severity] = field(default_factory=dict)
+    def __contains__(self, day: int) -> bool:
+        i = bisect_left(self.days, day)
+        return i < len(self.days) and self.days[i] == day
 
-    def approx_size(self) -> int:
-        """Approximate bytes of a compact serialisation of this state.
+    def get(self, day: int) -> Entry | None:
+        """The entry of local day ``day``, or ``None``."""
+        ds = self.days
+        i = bisect_left(ds, day)
+        if i < len(ds) and ds[i] == day:
+            return (self.times[i], self.ids[i], self.values[i], day)
+        return None
 
-        Per kept reading value: 8 (time) + 8 (value) + 2 (day) + id length;
-        per open escalation / hub: its id + 8; plus 64 bytes of scalars.
-        """
-        n = 64
-        for s in self.series.values():
-            n += sum(18 + len(rid) for rid in s.ids)
-        for d in self.daily.values():
-            n += sum(22 + len(e[1]) for e in d.values())
-        n += sum(len(k) + 1 for k in self.open)
-        n += sum(len(k) + 16 for k in self.hub_seen)
-        return n
+    def put(self, e: Entry) -> None:
+        """Store ``e`` as the entry of its day (``e[3]``), replacing that day's entry."""
+        t, rid, v, day = e
+        ds = self.days
+        i = bisect_left(ds, day)
+        if i < len(ds) and ds[i] == day:
+            self.times[i], self.ids[i], self.values[i] = t, rid, v
+        else:
+            ds.insert(i, day)
+            self.times.insert(i, t)
+            self.values.insert(i, v)
+            self.ids.insert(i, rid)
 
-    def copy(self) -> PatientState:
-        """A snapshot that later steps on ``self`` do not change."""
-        st = PatientState(self.patient_id, self.tz, self.conditions, self.ruleset,
-                          self.overrides, self.late_bound)
-        for name in self.__slots__:
-            setattr(st, name, getattr(self, name))
-        st.series = {}
-        for m, s in self.series.items():
-            st.series[m] = s.copy()
-        st.daily = {m: dict(d) for m, d in self.daily.items()}
-        st.hub_seen = dict(self.hub_seen)
-        st.hub_fired = dict(self.hub_fired)
-        st.hub_armed = dict(self.hub_armed)
-        st.open = dict(self.open)
-        return st
+    def keys(self) -> set[int]:
+        """The days held."""
+        return set(self.days)
+
+    def prune(self, keep: int) -> None:
+        """Drop the days before ``keep``."""
+        ds = self.days
+        if ds and ds[0] < keep:
+            k = bisect_left(ds, keep)
+            del ds[:k], self.times[:k], self.values[:k], self.ids[:k]
 
     @property
-    def open_escalations(self) -> dict[str, Severity]:
-        """Open escalations ``{rule_id: severity}`` (the engine's view)."""
-        return dict(self.open)
+    def entries(self) -> dict[int, Entry]:
+        """Every kept day as ``{day: entry}`` (for tests and snapshots)."""
+        return {d: (self.times[i], self.ids[i], self.values[i], d)
+                for i, d in enumerate(self.days)}
+
+    def copy(self) -> Daily:
+        """An independent copy."""
+        d = Daily()
+        d.days, d.times, d.values = array("i", self.days), array("d", self.times), \
+            array("d", self.values)
+        d.ids = list(self.ids)
+        return d
+
+
+
+
+_PREDICATES: dict[int, tuple[Clause, Callable[[float], bool]]] = {}
+
+
+def _predicate(c: Clause) -> Callable[[float], bool]:
+    """``c.test`` as a C-level bound method when the clause has one comparison (hot path).
+
+    Cached by identity (the clause is kept in the cache, so its id is not reused):
+    hashing a frozen dataclass is a Python-level call on every lookup.
+    """
+    hit = _PREDICATES.get(id(c))
+    if hit is not None and hit[0] is c:
+        return hit[1]
+    ops = c.ops()
+    pred: Callable[[float], bool] = c.test
+    if len(ops) == 1:
+        op, x = ops[0]
+        pred = {"ge": (x - EPS).__le__, "gt": (x + EPS).__lt__,
+                "le": (x + EPS).__ge__, "lt": (x - EPS).__gt__}[op]
+    if len(_PREDICATES) >= 65536:
+        _PREDICATES.clear()
+    _PREDICATES[id(c)] = (c, pred)
+    return pred
 
 
 def _rule_metrics(rule: Rule) -> tuple[Metric, ...]:
@@ -389,9 +399,22 @@ def history_needed(rules: Iterable[Rule]) -> timedelta:
     return timedelta(seconds=need)
 
 
+# Kinds of compiled steps: how a step decides cheaply that its rule cannot fire.
+_ALWAYS, _THRESHOLD, _DELTA = 0, 1, 2
+
+#: One compiled rule for readings with a given set of metrics:
+#: ``(kind, handler, rule, checks)``; for thresholds ``checks`` is
+#: ``(predicates over the reading's values, has flag clauses)``.
+_Step = tuple[int, Any, Rule, Any]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class _Plan:
-    """Everything derived from a composed rule tuple; shared by every patient with it."""
+    """Everything derived from a composed rule tuple; shared by every patient with it.
+
+    ``by_metrics`` caches the compiled steps per tuple of a reading's metrics
+    (in the reading's order), filled on first use.
+    """
 
     rules: tuple[Rule, ...]
     metric_rules: dict[Metric, tuple[Rule, ...]]
@@ -400,9 +423,44 @@ class _Plan:
     daily_metrics: frozenset[Metric]
     day_keep: int
     no_data: Rule | None
+    no_data_days: int  # full_days + 1 (the due day after the last qualifying one); 0: no rule
     hub_rule: Rule | None
+    hub_after: float  # seconds of silence before hub.offline
     clock_rule: Rule | None
-    by_metrics: dict[frozenset[Metric], tuple[tuple[Any, Rule], ...]]
+    by_metrics: dict[tuple[Metric, ...], tuple[_Step, ...]]
+
+    def steps(self, key: tuple[Metric, ...]) -> tuple[_Step, ...]:
+        """The compiled steps for a reading carrying the metrics ``key``."""
+        steps = self.by_metrics.get(key)
+        if steps is not None:
+            return steps
+        seen: dict[str, Rule] = {}
+        for m in key:
+            for rule in self.metric_rules.get(m, ()):
+                seen.setdefault(rule.id, rule)
+        for rule in self.any_reading_rules:
+            seen.setdefault(rule.id, rule)
+        order = {rule.id: i for i, rule in enumerate(self.rules)}
+        out: list[_Step] = []
+        for rule in sorted(seen.values(), key=lambda x: order[x.id]):
+            spec = rule.spec
+            handler = _HANDLERS.get(type(spec))
+            if handler is None:
+                continue
+            if isinstance(spec, ThresholdSpec):
+                # A clause can fire only if its metric is in the reading and its
+                # comparison holds (or, for a flag clause, the reading has a flag
+                # or a special value): the handler runs only then.
+                checks = tuple((c.metric, _predicate(c)) for c in spec.clauses
+                               if c.metric is not None and c.metric in key)
+                flagged = any(c.flag is not None for c in spec.clauses)
+                out.append((_THRESHOLD, handler, rule, (checks, flagged)))
+            elif isinstance(spec, DeltaSpec):
+                out.append((_DELTA, handler, rule, None))
+            else:
+                out.append((_ALWAYS, handler, rule, None))
+        steps = self.by_metrics[key] = tuple(out)
+        return steps
 
 
 @lru_cache(maxsize=4096)
@@ -413,6 +471,8 @@ def _plan(rules: tuple[Rule, ...]) -> _Plan:
     daily: set[Metric] = set()
     day_keep = 0
     no_data = hub_rule = clock_rule = None
+    no_data_days = 0
+    hub_after = 0.0
     for rule in rules:
         s = rule.spec
         for m in _rule_metrics(rule):
@@ -428,13 +488,106 @@ def _plan(rules: tuple[Rule, ...]) -> _Plan:
             daily.add(s.metric)
             day_keep = max(day_keep, s.days_back, *s.fallback_days)
         elif isinstance(s, NoDataSpec):
-            no_data = rule
+            no_data, no_data_days = rule, s.full_days + 1
         elif isinstance(s, HubOfflineSpec):
-            hub_rule = rule
+            hub_rule, hub_after = rule, s.after.total_seconds()
         elif isinstance(s, DeviceClockSpec):
             clock_rule = rule
     return _Plan(rules, {m: tuple(rs) for m, rs in per_metric.items()}, tuple(any_rules),
-                 retention, frozenset(daily), day_keep, no_data, hub_rule, clock_rule, {})
+                 retention, frozenset(daily), day_keep, no_data, no_data_days, hub_rule,
+                 hub_after, clock_rule, {})
+
+
+_NO_PLAN = _plan(())
+
+
+@dataclass(slots=True)
+class PatientState:
+    """Everything the engine remembers about one patient (see module doc).
+
+    What derives from the composed rules lives in one :class:`_Plan` shared
+    by every patient with the same rules; per patient only the data remain.
+    """
+
+    patient_id: str
+    tz: ZoneInfo
+    conditions: frozenset[Condition]
+    ruleset: RuleSet
+    overrides: tuple[Override, ...]
+    late_bound: timedelta = DEFAULT_LATE_BOUND
+    plan: _Plan = _NO_PLAN
+    valid_until: datetime | None = None
+    series: dict[Metric, Series] = field(default_factory=dict)
+    daily: dict[Metric, Daily] = field(default_factory=dict)
+    newest: float | None = None
+    newest_day: int = 0
+    last_qualifying: float | None = None
+    last_qualifying_day: int = 0
+    no_data_due: float | None = None
+    no_data_fired: float | None = None
+    hub_seen: dict[str, float] = field(default_factory=dict)
+    hub_fired: dict[str, float] = field(default_factory=dict)
+    hub_armed: dict[str, float] = field(default_factory=dict)  # hub -> scheduled due
+    open: dict[str, Severity] = field(default_factory=dict)
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """The rules in force (composed for the patient)."""
+        return self.plan.rules
+
+    @property
+    def no_data(self) -> Rule | None:
+        """The no-data rule in force, if any."""
+        return self.plan.no_data
+
+    @property
+    def hub_rule(self) -> Rule | None:
+        """The hub-offline rule in force, if any."""
+        return self.plan.hub_rule
+
+    @property
+    def clock_rule(self) -> Rule | None:
+        """The device-clock rule in force, if any."""
+        return self.plan.clock_rule
+
+    @property
+    def day_keep(self) -> int:
+        """Local days of first readings kept for delta rules."""
+        return self.plan.day_keep
+
+    def approx_size(self) -> int:
+        """Approximate bytes of a compact serialisation of this state.
+
+        Per kept reading value: 8 (time) + 8 (value) + 2 (day) + id length;
+        per open escalation / hub: its id + 8; plus 64 bytes of scalars.
+        """
+        n = 64
+        for s in self.series.values():
+            n += sum(18 + len(rid) for rid in s.ids)
+        for d in self.daily.values():
+            n += sum(22 + len(rid) for rid in d.ids)
+        n += sum(len(k) + 1 for k in self.open)
+        n += sum(len(k) + 16 for k in self.hub_seen)
+        return n
+
+    def copy(self) -> PatientState:
+        """A snapshot that later steps on ``self`` do not change."""
+        st = PatientState(self.patient_id, self.tz, self.conditions, self.ruleset,
+                          self.overrides, self.late_bound)
+        for name in self.__slots__:
+            setattr(st, name, getattr(self, name))
+        st.series = {m: s.copy() for m, s in self.series.items()}
+        st.daily = {m: d.copy() for m, d in self.daily.items()}
+        st.hub_seen = dict(self.hub_seen)
+        st.hub_fired = dict(self.hub_fired)
+        st.hub_armed = dict(self.hub_armed)
+        st.open = dict(self.open)
+        return st
+
+    @property
+    def open_escalations(self) -> dict[str, Severity]:
+        """Open escalations ``{rule_id: severity}`` (the engine's view)."""
+        return dict(self.open)
 
 
 @lru_cache(maxsize=64)
@@ -444,16 +597,8 @@ def _conditions(conds: tuple[Condition, ...]) -> frozenset[Condition]:
 
 def _configure(st: PatientState, now: datetime) -> None:
     comp = compose(st.ruleset, st.conditions, st.overrides, now=now)
-    plan = _plan(comp.rules)
+    plan = st.plan = _plan(comp.rules)
     st.valid_until = comp.valid_until
-    st.rules = plan.rules
-    st.metric_rules = plan.metric_rules
-    st.any_reading_rules = plan.any_reading_rules
-    st.by_metrics = plan.by_metrics
-    st.retention = plan.retention
-    st.daily_metrics = plan.daily_metrics
-    st.day_keep = plan.day_keep
-    st.no_data, st.hub_rule, st.clock_rule = plan.no_data, plan.hub_rule, plan.clock_rule
     st.last_qualifying_day = 0
     for m in list(st.series):
         if m in plan.retention:
@@ -513,12 +658,59 @@ def step(st: PatientState, event: Event, now: datetime) -> tuple[PatientState, l
     return st, out
 
 
+#: Local days are looked up per quarter hour of UTC (every UTC offset in use
+#: is a whole number of quarter hours, so local midnights fall on these
+#: boundaries).  A quarter whose local day or UTC offset differs between its
+#: two ends (1 µs outside, for datetime's rounding) is never cached.
+_QUARTER = 900
+_DAY_CACHE_MAX = 1 << 18
+_day_cache: dict[ZoneInfo, dict[int, int]] = {}
+_midnight_cache: dict[tuple[ZoneInfo, int], tuple[float, datetime]] = {}
+
+
+def _quarter_day(tz: ZoneInfo, q: int) -> int:
+    """The local day of every instant of UTC quarter hour ``q``, or -1 if not uniform."""
+    a = datetime.fromtimestamp(q * _QUARTER - 1e-6, tz)
+    b = datetime.fromtimestamp((q + 1) * _QUARTER + 1e-6, tz)
+    if a.utcoffset() != b.utcoffset() or a.date() != b.date():
+        return -1
+    return a.toordinal()
+
+
+def _local_day(tz: ZoneInfo, t: float) -> int:
+    """``datetime.fromtimestamp(t, tz).toordinal()``, cached per quarter hour."""
+    cache = _day_cache.get(tz)
+    if cache is None:
+        cache = _day_cache[tz] = {}
+    q = int(t // _QUARTER)
+    d = cache.get(q)
+    if d is None:
+        if len(cache) >= _DAY_CACHE_MAX:
+            cache.clear()
+        d = cache[q] = _quarter_day(tz, q)
+    if d < 0:
+        return datetime.fromtimestamp(t, tz).toordinal()
+    return d
+
+
 def _day(st: PatientState, t: float) -> int:
-    return datetime.fromtimestamp(t, st.tz).toordinal()
+    return _local_day(st.tz, t)
+
+
+def _midnight(tz: ZoneInfo, day_ordinal: int) -> tuple[float, datetime]:
+    """Local midnight of a day as epoch seconds and as a UTC datetime (cached)."""
+    key = (tz, day_ordinal)
+    hit = _midnight_cache.get(key)
+    if hit is None:
+        t = datetime.combine(date.fromordinal(day_ordinal), time(0), tz).timestamp()
+        if len(_midnight_cache) >= _DAY_CACHE_MAX:
+            _midnight_cache.clear()
+        hit = _midnight_cache[key] = (t, _dt(t))
+    return hit
 
 
 def _local_midnight(st: PatientState, day_ordinal: int) -> float:
-    return datetime.combine(date.fromordinal(day_ordinal), time(0), st.tz).timestamp()
+    return _midnight(st.tz, day_ordinal)[0]
 
 
 def _reading_values(r: Reading) -> dict[Metric, float]:
@@ -541,80 +733,105 @@ def _reading_values(r: Reading) -> dict[Metric, float]:
 def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], *,
                 evaluate: bool) -> None:
     t = r.measured_at.timestamp()
-    if st.hub_rule is not None:
+    plan = st.plan
+    if plan.hub_rule is not None:
         # The hub's contact with the server is when the reading arrived (ingest
         # time), not when the hub got it from the device: a hub draining a
         # backlog after days offline is online now, and must not fire
         # hub.offline once per old reading.
         contact = r.ingested_at if r.ingested_at is not None else min(r.received_at, now)
-        _hub_seen(st, r.hub_id, contact.timestamp(), now, out)
-    day = _day(st, t)
+        ct = contact.timestamp()
+        prev = st.hub_seen.get(r.hub_id)
+        if prev is None or ct > prev:
+            _hub_seen(st, r.hub_id, ct, now, out)
+    day = _local_day(st.tz, t)
     if st.newest is None or t > st.newest:
         st.newest = t
         if day != st.newest_day:
             st.newest_day = day
-            keep = day - st.day_keep
-            for d in st.daily.values():
-                for old in [k for k in d if k < keep]:
-                    del d[old]
-    if st.no_data is not None and (
-        st.last_qualifying is None or t > st.last_qualifying
-    ) and r.qualifying:
+            if st.daily:
+                keep = day - plan.day_keep
+                for d in st.daily.values():
+                    d.prune(keep)
+    # One pass over the measurements: values for the rules (glucose LO/HI as
+    # -inf/+inf), whether the reading qualifies (billing: a device reading with
+    # a physiologic value) and whether it carries a special value.
+    flags = r.flags
+    vals: dict[Metric, float] = {}
+    physiologic = special = False
+    for m in r.measurements:
+        v = m.value
+        if m.special is not None:
+            special = True
+        if v is None:
+            if m.metric is not Metric.GLUCOSE:
+                continue
+            if Flag.GLUCOSE_LO in flags or m.special == "lo":
+                v = -math.inf
+            elif Flag.GLUCOSE_HI in flags or m.special == "hi":
+                v = math.inf
+            else:
+                continue
+        elif m.metric in PHYSIOLOGIC:
+            physiologic = True
+        vals[m.metric] = v
+    nd_days = plan.no_data_days
+    if nd_days and (st.last_qualifying is None or t > st.last_qualifying) and physiologic \
+            and r.source == ReadingSource.DEVICE:
         st.last_qualifying = t
-        assert isinstance(st.no_data.spec, NoDataSpec)
         due = st.no_data_due
         if day != st.last_qualifying_day or due is None:  # due moves only with the day
             st.last_qualifying_day = day
-            due = _local_midnight(st, day + st.no_data.spec.full_days + 1)
-        if due != st.no_data_due:
-            st.no_data_due = due
-            # Always scheduled, even when already past (a back-filled reading): the
-            # next readings of the same backlog usually move it on, and a timer
-            # that is no longer the current due time is ignored when it fires.
-            # Firing it here would alert on a gap the backlog is about to fill.
-            out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(due)))
-    if not r.alerting:
-        return
-    vals = _reading_values(r)
-    if not vals and not st.any_reading_rules:
+            due, due_dt = _midnight(st.tz, day + nd_days)
+            if due != st.no_data_due:
+                st.no_data_due = due
+                # Always scheduled, even when already past (a back-filled reading): the
+                # next readings of the same backlog usually move it on, and a timer
+                # that is no longer the current due time is ignored when it fires.
+                # Firing it here would alert on a gap the backlog is about to fill.
+                out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, due_dt))
+    if flags and not NON_ALERTING_FLAGS.isdisjoint(flags):
+        return  # not alerting
+    if not vals and not plan.any_reading_rules:
         return
     newest = st.newest
     assert newest is not None
-    new_first: list[tuple[Metric, int]] = []
+    new_first: list[tuple[Metric, int]] | None = None
+    rid = r.id
     for metric, v in vals.items():
         s = st.series.get(metric)
-        if s is None and metric in st.retention:  # created on first use: idle metrics cost 0
-            s = st.series[metric] = Series(st.retention[metric])
+        if s is None and metric in plan.retention:  # created on first use: idle metrics cost 0
+            s = st.series[metric] = Series(plan.retention[metric])
         if s is not None:
-            s.add(t, r.id, v, day, newest)
-        dd = st.daily.get(metric)
-        if dd is None and metric in st.daily_metrics:
-            dd = st.daily[metric] = {}
-        if dd is not None and math.isfinite(v) and day >= st.newest_day - st.day_keep:
+            s.add(t, rid, v, day, newest)
+        if metric in plan.daily_metrics and math.isfinite(v) and \
+                day >= st.newest_day - plan.day_keep:
+            dd = st.daily.get(metric)
+            if dd is None:
+                dd = st.daily[metric] = Daily()
             cur = dd.get(day)
-            e = (t, r.id, v, day)
+            e = (t, rid, v, day)
             if cur is None or e < cur:
-                dd[day] = e
+                dd.put(e)
+                if new_first is None:
+                    new_first = []
                 new_first.append((metric, day))
     if not evaluate:
         return
-    key = frozenset(vals)
-    plan = st.by_metrics.get(key)
-    if plan is None:
-        seen: dict[str, Rule] = {}
-        for m in vals:
-            for rule in st.metric_rules.get(m, ()):
-                seen.setdefault(rule.id, rule)
-        for rule in st.any_reading_rules:
-            seen.setdefault(rule.id, rule)
-        order = {rule.id: i for i, rule in enumerate(st.rules)}
-        rules = sorted(seen.values(), key=lambda x: order[x.id])
-        plan = tuple((_HANDLERS[type(rule.spec)], rule) for rule in rules
-                     if type(rule.spec) in _HANDLERS)
-        st.by_metrics[key] = plan
-    ctx = _Ctx(st, r, t=t, day=day, vals=vals, now=now, out=out)
-    ctx.new_first = new_first
-    for handler, rule in plan:
+    ctx = None
+    for kind, handler, rule, checks in plan.steps(tuple(vals)):
+        if kind == _THRESHOLD:
+            preds, flagged = checks
+            if not (flagged and (flags or special)):
+                for metric, pred in preds:
+                    if pred(vals[metric]):
+                        break
+                else:
+                    continue
+        elif kind == _DELTA and new_first is None:
+            continue
+        if ctx is None:
+            ctx = _Ctx(st, r, t, day, vals, now, out, new_first or [])
         handler(ctx, rule, rule.spec)
 
 
@@ -654,11 +871,12 @@ class _Ctx:
 
     __slots__ = ("day", "new_first", "now", "out", "r", "st", "t", "vals")
 
-    def __init__(self, st: PatientState, r: Reading, *, t: float, day: int,
-                 vals: dict[Metric, float], now: datetime, out: list[Effect]) -> None:
+    def __init__(self, st: PatientState, r: Reading, t: float, day: int,  # noqa: PLR0917 - hot path: positional is cheaper
+                 vals: dict[Metric, float], now: datetime, out: list[Effect],
+                 new_first: list[tuple[Metric, int]]) -> None:
         self.st, self.r, self.t, self.day, self.vals, self.now, self.out = (
             st, r, t, day, vals, now, out)
-        self.new_first: list[tuple[Metric, int]] = []
+        self.new_first = new_first  # (metric, day) whose first reading this one became
 
     def _cutoff(self, metric: Metric) -> float:
         s = self.st.series[metric]
@@ -796,27 +1014,32 @@ class _Ctx:
 
     def _window(self, metric: Metric, days: int) -> tuple[Series | None, int]:
         """The series of ``metric`` and the index where its last ``days`` local days start."""
-        s = self.st.series.get(metric)
+        st = self.st
+        s = st.series.get(metric)
         if s is None:
             return None, 0
+        assert st.newest is not None
         # Local day is monotonic in time, so both bounds are binary searches.
-        return s, max(bisect_left(s.days, self.st.newest_day - days + 1),
-                      bisect_left(s.times, self._cutoff(metric)))
+        return s, max(bisect_left(s.days, st.newest_day - days + 1),
+                      bisect_left(s.times, st.newest - s.retention))
 
     def window_average(self, rule: Rule, spec: WindowAverageSpec) -> None:
         if self.day < self.st.newest_day - spec.days + 1:
             return  # a late reading outside the current window changes nothing
-        per = {m: self._window(m, spec.days) for m in spec.metrics}
-        main, i0 = per[spec.metrics[0]]
+        main, i0 = self._window(spec.metrics[0], spec.days)
         if main is None:
             return
         n = len(main) - i0
-        if n < spec.min_readings or len(set(main.days[i0:])) < spec.min_days:
+        if n < spec.min_readings:
             return
         ndays = len(set(main.days[i0:]))
+        if ndays < spec.min_days:
+            return
+        per = {m: self._window(m, spec.days) for m in spec.metrics}
         means = {m: sum(s.values[i:]) / (len(s) - i)
                  for m, (s, i) in per.items() if s is not None and len(s) > i}
-        fired = [c for c in spec.clauses if c.metric in means and c.test(means[c.metric])]
+        fired = [c for c in spec.clauses
+                 if c.metric in means and _predicate(c)(means[c.metric])]
         if not fired:
             return
         ev = [_ev(m, s.entry(j)) for m, (s, i) in per.items() if s is not None
@@ -904,14 +1127,14 @@ def _delta_summary(spec: DeltaSpec, cur: Entry, ref: Entry, *, diff: float, back
 
 def _hub_seen(st: PatientState, hub_id: str, t: float, now: datetime,
               out: list[Effect]) -> None:
-    if st.hub_rule is None:
+    plan = st.plan
+    if plan.hub_rule is None:
         return
     prev = st.hub_seen.get(hub_id)
     if prev is not None and t <= prev:
         return
     st.hub_seen[hub_id] = t
-    assert isinstance(st.hub_rule.spec, HubOfflineSpec)
-    due = t + st.hub_rule.spec.after.total_seconds()
+    due = t + plan.hub_after
     if due <= now.timestamp():
         _fire_hub(st, hub_id, due, now, out)
     elif hub_id not in st.hub_armed:
