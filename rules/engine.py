@@ -186,58 +186,98 @@ Effect = Escalation | ScheduleTimer
 class Series:
     """Readings of one metric, sorted by (time, id), bounded by ``retention`` seconds.
 
-    Column arrays (time, value, local day) plus the reading ids: about 28
-    bytes per kept value instead of ~130 for a tuple of boxed floats.  Day
-    ordinals fit 32 bits (``array("i")``).
+    One column array holding the times, then the values, then the local day
+    ordinals (``n`` each), plus the reading ids: about 32 bytes per kept value
+    instead of ~130 for a tuple of boxed floats, and one array header instead
+    of three.  Binary searches run on a column's index range.
     """
 
-    __slots__ = ("days", "ids", "retention", "times", "values")
+    __slots__ = ("cols", "ids", "retention")
 
     def __init__(self, retention: float) -> None:
-        self.times = array("d")
-        self.values = array("d")
-        self.days = array("i")
+        self.cols = array("d")  # times[0:n], values[n:2n], days[2n:3n]
         self.ids: list[str] = []
         self.retention = retention
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def times(self) -> array[float]:
+        """Measured times (epoch seconds), a copy."""
+        return self.cols[:len(self.ids)]
+
+    @property
+    def values(self) -> array[float]:
+        """Values (canonical units; glucose LO/HI as -inf/+inf), a copy."""
+        n = len(self.ids)
+        return self.cols[n:2 * n]
+
+    @property
+    def days(self) -> list[int]:
+        """Local day ordinals, a copy."""
+        n = len(self.ids)
+        return [int(d) for d in self.cols[2 * n:]]
+
+    def at_or_after(self, t: float, lo: int = 0) -> int:
+        """Index of the first value measured at or after ``t`` (from index ``lo``)."""
+        return bisect_left(self.cols, t, lo, len(self.ids))
+
+    def from_day(self, day: int) -> int:
+        """Index of the first value of local day ``day`` or later."""
+        n = len(self.ids)
+        return bisect_left(self.cols, day, 2 * n, 3 * n) - 2 * n
+
+    def value_slice(self, i: int, j: int | None = None) -> array[float]:
+        """Values ``i:j`` (a copy)."""
+        n = len(self.ids)
+        return self.cols[n + i:n + (n if j is None else j)]
+
+    def day_slice(self, i: int) -> array[float]:
+        """Local days (as floats) from index ``i`` on (a copy)."""
+        return self.cols[2 * len(self.ids) + i:]
+
+    def value(self, i: int) -> float:
+        """The ``i``-th value."""
+        return self.cols[len(self.ids) + i]
+
     def add(self, t: float, rid: str, v: float, day: int, newest: float) -> bool:
         """Insert a value unless it is older than ``newest - retention``; prune the front."""
         cutoff = newest - self.retention
         if t < cutoff:
             return False
-        ts, ids = self.times, self.ids
+        a, ids = self.cols, self.ids
         n = len(ids)
-        if not n or t > ts[-1] or (t == ts[-1] and rid > ids[-1]):
-            ts.append(t)  # the common case: in order
-            self.values.append(v)
-            self.days.append(day)
-            ids.append(rid)
+        if not n or t > a[n - 1] or (t == a[n - 1] and rid > ids[-1]):
+            i = n  # the common case: in order
         else:
-            i = bisect_left(ts, t)
-            while i < n and ts[i] == t and ids[i] < rid:
+            i = bisect_left(a, t, 0, n)
+            while i < n and a[i] == t and ids[i] < rid:
                 i += 1
-            if i < n and ts[i] == t and ids[i] == rid:
+            if i < n and a[i] == t and ids[i] == rid:
                 return False  # the same reading again (redelivery): keep one
-            ts.insert(i, t)
-            self.values.insert(i, v)
-            self.days.insert(i, day)
-            ids.insert(i, rid)
-        if ts[0] < cutoff:
-            k = bisect_left(ts, cutoff)
-            del ts[:k], self.values[:k], self.days[:k], ids[:k]
+        # back to front, so the earlier columns' offsets still hold
+        a.insert(2 * n + i, day)
+        a.insert(n + i, v)
+        a.insert(i, t)
+        ids.insert(i, rid)
+        if a[0] < cutoff:
+            n += 1
+            k = bisect_left(a, cutoff, 0, n)
+            del a[2 * n:2 * n + k], a[n:n + k], a[:k], ids[:k]
         return True
 
     def entry(self, i: int) -> Entry:
         """The ``i``-th kept value as ``(time, id, value, day)``."""
-        return (self.times[i], self.ids[i], self.values[i], self.days[i])
+        a = self.cols
+        n = len(self.ids)
+        return (a[i], self.ids[i], a[n + i], int(a[2 * n + i]))
 
     def between(self, lo: float, hi: float) -> list[Entry]:
         """Entries with ``lo <= time <= hi``."""
-        ts = self.times
-        return [self.entry(i) for i in range(bisect_left(ts, lo), bisect_right(ts, hi))]
+        a, n = self.cols, len(self.ids)
+        return [self.entry(i) for i in range(bisect_left(a, lo, 0, n),
+                                             bisect_right(a, hi, 0, n))]
 
     @property
     def entries(self) -> list[Entry]:
@@ -247,8 +287,7 @@ class Series:
     def copy(self) -> Series:
         """An independent copy."""
         s = Series(self.retention)
-        s.times, s.values, s.days = array("d", self.times), array("d", self.values), \
-            array("i", self.days)
+        s.cols = array("d", self.cols)
         s.ids = list(self.ids)
         return s
 
@@ -256,72 +295,85 @@ class Series:
 class Daily:
     """The first reading of each local day of one metric, sorted by day.
 
-    A mapping ``day -> Entry`` in column arrays (about 28 bytes per day
-    instead of ~190 for a dict slot holding a tuple of boxed numbers).
+    A mapping ``day -> Entry`` in one column array (days, then times, then
+    values; ``n`` each) plus the ids: about 32 bytes per day instead of ~190
+    for a dict slot holding a tuple of boxed numbers.
     """
 
-    __slots__ = ("days", "ids", "times", "values")
+    __slots__ = ("cols", "ids")
 
     def __init__(self) -> None:
-        self.days = array("i")
-        self.times = array("d")
-        self.values = array("d")
+        self.cols = array("d")  # days[0:n], times[n:2n], values[2n:3n]
         self.ids: list[str] = []
 
     def __len__(self) -> int:
         return len(self.ids)
 
     def __contains__(self, day: int) -> bool:
-        i = bisect_left(self.days, day)
-        return i < len(self.days) and self.days[i] == day
+        return self.get(day) is not None
 
     def get(self, day: int) -> Entry | None:
         """The entry of local day ``day``, or ``None``."""
-        ds = self.days
-        i = bisect_left(ds, day)
-        if i < len(ds) and ds[i] == day:
-            return (self.times[i], self.ids[i], self.values[i], day)
+        a, n = self.cols, len(self.ids)
+        i = bisect_left(a, day, 0, n)
+        if i < n and a[i] == day:
+            return (a[n + i], self.ids[i], a[2 * n + i], day)
         return None
 
     def put(self, e: Entry) -> None:
         """Store ``e`` as the entry of its day (``e[3]``), replacing that day's entry."""
         t, rid, v, day = e
-        ds = self.days
-        i = bisect_left(ds, day)
-        if i < len(ds) and ds[i] == day:
-            self.times[i], self.ids[i], self.values[i] = t, rid, v
+        a, n = self.cols, len(self.ids)
+        i = bisect_left(a, day, 0, n)
+        if i < n and a[i] == day:
+            a[n + i], a[2 * n + i] = t, v
+            self.ids[i] = rid
         else:
-            ds.insert(i, day)
-            self.times.insert(i, t)
-            self.values.insert(i, v)
+            a.insert(2 * n + i, v)
+            a.insert(n + i, t)
+            a.insert(i, day)
             self.ids.insert(i, rid)
 
     def keys(self) -> set[int]:
         """The days held."""
-        return set(self.days)
+        return {int(d) for d in self.cols[:len(self.ids)]}
 
     def prune(self, keep: int) -> None:
         """Drop the days before ``keep``."""
-        ds = self.days
-        if ds and ds[0] < keep:
-            k = bisect_left(ds, keep)
-            del ds[:k], self.times[:k], self.values[:k], self.ids[:k]
+        a, n = self.cols, len(self.ids)
+        if n and a[0] < keep:
+            k = bisect_left(a, keep, 0, n)
+            del a[2 * n:2 * n + k], a[n:n + k], a[:k], self.ids[:k]
 
     @property
     def entries(self) -> dict[int, Entry]:
         """Every kept day as ``{day: entry}`` (for tests and snapshots)."""
-        return {d: (self.times[i], self.ids[i], self.values[i], d)
-                for i, d in enumerate(self.days)}
+        a, n = self.cols, len(self.ids)
+        return {int(a[i]): (a[n + i], self.ids[i], a[2 * n + i], int(a[i])) for i in range(n)}
 
     def copy(self) -> Daily:
         """An independent copy."""
         d = Daily()
-        d.days, d.times, d.values = array("i", self.days), array("d", self.times), \
-            array("d", self.values)
+        d.cols = array("d", self.cols)
         d.ids = list(self.ids)
         return d
 
 
+class _Hub:
+    """What the engine remembers about one hub: last contact, armed and fired timers."""
+
+    __slots__ = ("armed", "fired", "seen")
+
+    def __init__(self, seen: float | None = None) -> None:
+        self.seen = seen  # last contact (epoch s)
+        self.armed: float | None = None  # due of the scheduled hub.offline timer
+        self.fired: float | None = None  # due of the last hub.offline fired
+
+    def copy(self) -> _Hub:
+        """An independent copy."""
+        h = _Hub(self.seen)
+        h.armed, h.fired = self.armed, self.fired
+        return h
 
 
 _PREDICATES: dict[int, tuple[Clause, Callable[[float], bool]]] = {}
@@ -428,6 +480,8 @@ class _Plan:
     hub_after: float  # seconds of silence before hub.offline
     clock_rule: Rule | None
     by_metrics: dict[tuple[Metric, ...], tuple[_Step, ...]]
+    series_col: dict[Metric, int]  # metric -> index of its Series in PatientState.cols
+    daily_col: dict[Metric, int]  # metric -> index of its Daily in PatientState.cols
 
     def steps(self, key: tuple[Metric, ...]) -> tuple[_Step, ...]:
         """The compiled steps for a reading carrying the metrics ``key``."""
@@ -493,9 +547,11 @@ def _plan(rules: tuple[Rule, ...]) -> _Plan:
             hub_rule, hub_after = rule, s.after.total_seconds()
         elif isinstance(s, DeviceClockSpec):
             clock_rule = rule
+    series_col = {m: i for i, m in enumerate(retention)}
+    daily_col = {m: len(series_col) + i for i, m in enumerate(sorted(daily))}
     return _Plan(rules, {m: tuple(rs) for m, rs in per_metric.items()}, tuple(any_rules),
                  retention, frozenset(daily), day_keep, no_data, no_data_days, hub_rule,
-                 hub_after, clock_rule, {})
+                 hub_after, clock_rule, {}, series_col, daily_col)
 
 
 _NO_PLAN = _plan(())
@@ -517,18 +573,48 @@ class PatientState:
     late_bound: timedelta = DEFAULT_LATE_BOUND
     plan: _Plan = _NO_PLAN
     valid_until: datetime | None = None
-    series: dict[Metric, Series] = field(default_factory=dict)
-    daily: dict[Metric, Daily] = field(default_factory=dict)
+    # Per metric kept: its Series then its Daily, at the plan's indices; the
+    # list is created on the first reading (a list is ~110 B lighter than a dict).
+    cols: list[Series | Daily | None] | None = None
     newest: float | None = None
     newest_day: int = 0
     last_qualifying: float | None = None
     last_qualifying_day: int = 0
     no_data_due: float | None = None
     no_data_fired: float | None = None
-    hub_seen: dict[str, float] = field(default_factory=dict)
-    hub_fired: dict[str, float] = field(default_factory=dict)
-    hub_armed: dict[str, float] = field(default_factory=dict)  # hub -> scheduled due
+    hubs: dict[str, _Hub] = field(default_factory=dict)
     open: dict[str, Severity] = field(default_factory=dict)
+
+    @property
+    def series(self) -> dict[Metric, Series]:
+        """The kept readings of each metric (a view built on demand)."""
+        cols = self.cols or ()
+        return {m: s for m, i in self.plan.series_col.items()
+                if i < len(cols) and isinstance(s := cols[i], Series)}
+
+    @property
+    def daily(self) -> dict[Metric, Daily]:
+        """The first reading of each local day, per metric (a view built on demand)."""
+        cols = self.cols or ()
+        return {m: d for m, i in self.plan.daily_col.items()
+                if i < len(cols) and isinstance(d := cols[i], Daily)}
+
+    def series_of(self, metric: Metric) -> Series | None:
+        """The kept readings of ``metric``, if the rules keep any (hot path)."""
+        i = self.plan.series_col.get(metric)
+        if i is None or self.cols is None:
+            return None
+        return self.cols[i]  # type: ignore[return-value]
+
+    @property
+    def hub_seen(self) -> dict[str, float]:
+        """Last contact of each hub (epoch seconds)."""
+        return {h: x.seen for h, x in self.hubs.items() if x.seen is not None}
+
+    @property
+    def hub_armed(self) -> dict[str, float]:
+        """Due time of each hub's scheduled hub.offline timer (epoch seconds)."""
+        return {h: x.armed for h, x in self.hubs.items() if x.armed is not None}
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -567,7 +653,7 @@ class PatientState:
         for d in self.daily.values():
             n += sum(22 + len(rid) for rid in d.ids)
         n += sum(len(k) + 1 for k in self.open)
-        n += sum(len(k) + 16 for k in self.hub_seen)
+        n += sum(len(k) + 16 for k, h in self.hubs.items() if h.seen is not None)
         return n
 
     def copy(self) -> PatientState:
@@ -576,11 +662,9 @@ class PatientState:
                           self.overrides, self.late_bound)
         for name in self.__slots__:
             setattr(st, name, getattr(self, name))
-        st.series = {m: s.copy() for m, s in self.series.items()}
-        st.daily = {m: d.copy() for m, d in self.daily.items()}
-        st.hub_seen = dict(self.hub_seen)
-        st.hub_fired = dict(self.hub_fired)
-        st.hub_armed = dict(self.hub_armed)
+        if self.cols is not None:
+            st.cols = [c.copy() if c is not None else None for c in self.cols]
+        st.hubs = {h: x.copy() for h, x in self.hubs.items()}
         st.open = dict(self.open)
         return st
 
@@ -597,17 +681,21 @@ def _conditions(conds: tuple[Condition, ...]) -> frozenset[Condition]:
 
 def _configure(st: PatientState, now: datetime) -> None:
     comp = compose(st.ruleset, st.conditions, st.overrides, now=now)
+    if st.cols is not None:
+        old_series, old_daily = st.series, st.daily
     plan = st.plan = _plan(comp.rules)
     st.valid_until = comp.valid_until
     st.last_qualifying_day = 0
-    for m in list(st.series):
-        if m in plan.retention:
-            st.series[m].retention = plan.retention[m]
-        else:
-            del st.series[m]
-    for m in list(st.daily):
-        if m not in plan.daily_metrics:
-            del st.daily[m]
+    if st.cols is not None:  # carry the kept data over to the new plan's columns
+        series, daily = old_series, old_daily
+        st.cols = [None] * (len(plan.series_col) + len(plan.daily_col))
+        for m, s in series.items():
+            if m in plan.series_col:
+                s.retention = plan.retention[m]
+                st.cols[plan.series_col[m]] = s
+        for m, d in daily.items():
+            if m in plan.daily_col:
+                st.cols[plan.daily_col[m]] = d
 
 
 def new_state(patient_id: str, timezone: str | ZoneInfo,
@@ -741,18 +829,20 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
         # hub.offline once per old reading.
         contact = r.ingested_at if r.ingested_at is not None else min(r.received_at, now)
         ct = contact.timestamp()
-        prev = st.hub_seen.get(r.hub_id)
-        if prev is None or ct > prev:
+        hub = st.hubs.get(r.hub_id)
+        if hub is None or hub.seen is None or ct > hub.seen:
             _hub_seen(st, r.hub_id, ct, now, out)
     day = _local_day(st.tz, t)
     if st.newest is None or t > st.newest:
         st.newest = t
         if day != st.newest_day:
             st.newest_day = day
-            if st.daily:
+            if plan.daily_col and st.cols is not None:
                 keep = day - plan.day_keep
-                for d in st.daily.values():
-                    d.prune(keep)
+                for i in plan.daily_col.values():
+                    d = st.cols[i]
+                    if d is not None:
+                        d.prune(keep)  # type: ignore[union-attr]
     # One pass over the measurements: values for the rules (glucose LO/HI as
     # -inf/+inf), whether the reading qualifies (billing: a device reading with
     # a physiologic value) and whether it carries a special value.
@@ -798,17 +888,23 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
     assert newest is not None
     new_first: list[tuple[Metric, int]] | None = None
     rid = r.id
+    cols = st.cols
+    if cols is None:
+        cols = st.cols = [None] * (len(plan.series_col) + len(plan.daily_col))
+    series_col, daily_col = plan.series_col, plan.daily_col
     for metric, v in vals.items():
-        s = st.series.get(metric)
-        if s is None and metric in plan.retention:  # created on first use: idle metrics cost 0
-            s = st.series[metric] = Series(plan.retention[metric])
-        if s is not None:
-            s.add(t, rid, v, day, newest)
-        if metric in plan.daily_metrics and math.isfinite(v) and \
-                day >= st.newest_day - plan.day_keep:
-            dd = st.daily.get(metric)
+        ci = series_col.get(metric)
+        if ci is not None:
+            s = cols[ci]
+            if s is None:  # created on first use: idle metrics cost 0
+                s = cols[ci] = Series(plan.retention[metric])
+            s.add(t, rid, v, day, newest)  # type: ignore[union-attr]
+        ci = daily_col.get(metric)
+        if ci is not None and math.isfinite(v) and day >= st.newest_day - plan.day_keep:
+            dd = cols[ci]
             if dd is None:
-                dd = st.daily[metric] = Daily()
+                dd = cols[ci] = Daily()
+            assert isinstance(dd, Daily)
             cur = dd.get(day)
             e = (t, rid, v, day)
             if cur is None or e < cur:
@@ -879,13 +975,13 @@ class _Ctx:
         self.new_first = new_first  # (metric, day) whose first reading this one became
 
     def _cutoff(self, metric: Metric) -> float:
-        s = self.st.series[metric]
-        assert self.st.newest is not None
+        s = self.st.series_of(metric)
+        assert s is not None and self.st.newest is not None
         return self.st.newest - s.retention
 
     def _in_window(self, metric: Metric, c: Clause) -> list[Entry] | None:
         """Matching entries of a window of ``c.within`` that holds this reading."""
-        s = self.st.series.get(metric)
+        s = self.st.series_of(metric)
         if s is None:
             return None
         w = c.within.total_seconds()
@@ -958,7 +1054,9 @@ class _Ctx:
 
     def delta(self, rule: Rule, spec: DeltaSpec, changed_day: int) -> None:
         st = self.st
-        d = st.daily[spec.metric]
+        assert st.cols is not None
+        d = st.cols[st.plan.daily_col[spec.metric]]
+        assert isinstance(d, Daily)
         lowest = st.newest_day - st.day_keep
         backs = (spec.days_back, *spec.fallback_days)
         # The changed day itself, and every later day whose reference it can be.
@@ -987,11 +1085,11 @@ class _Ctx:
 
     def baseline_drop(self, rule: Rule, spec: BaselineDropSpec) -> None:
         v = self.vals.get(spec.metric)
-        if v is None or not math.isfinite(v) or spec.metric not in self.st.series:
+        s = self.st.series_of(spec.metric)
+        if v is None or not math.isfinite(v) or s is None:
             return
-        s = self.st.series[spec.metric]
         lo = max(self.t - spec.baseline_days * DAY_S, self._cutoff(spec.metric))
-        base = s.values[bisect_left(s.times, lo): bisect_left(s.times, self.t)].tolist()
+        base = s.value_slice(s.at_or_after(lo), s.at_or_after(self.t)).tolist()
         if len(base) < spec.min_baseline_readings:
             return
         med = median(base)
@@ -1015,13 +1113,13 @@ class _Ctx:
     def _window(self, metric: Metric, days: int) -> tuple[Series | None, int]:
         """The series of ``metric`` and the index where its last ``days`` local days start."""
         st = self.st
-        s = st.series.get(metric)
+        s = st.series_of(metric)
         if s is None:
             return None, 0
         assert st.newest is not None
         # Local day is monotonic in time, so both bounds are binary searches.
-        return s, max(bisect_left(s.days, st.newest_day - days + 1),
-                      bisect_left(s.times, st.newest - s.retention))
+        return s, max(s.from_day(st.newest_day - days + 1),
+                      s.at_or_after(st.newest - s.retention))
 
     def window_average(self, rule: Rule, spec: WindowAverageSpec) -> None:
         if self.day < self.st.newest_day - spec.days + 1:
@@ -1032,11 +1130,11 @@ class _Ctx:
         n = len(main) - i0
         if n < spec.min_readings:
             return
-        ndays = len(set(main.days[i0:]))
+        ndays = len(set(main.day_slice(i0)))
         if ndays < spec.min_days:
             return
         per = {m: self._window(m, spec.days) for m in spec.metrics}
-        means = {m: sum(s.values[i:]) / (len(s) - i)
+        means = {m: sum(s.value_slice(i)) / (len(s) - i)
                  for m, (s, i) in per.items() if s is not None and len(s) > i}
         fired = [c for c in spec.clauses
                  if c.metric in means and _predicate(c)(means[c.metric])]
@@ -1063,13 +1161,13 @@ class _Ctx:
         if n < spec.min_readings:
             return
         pred = _predicate(spec.clause)
-        k = sum(map(pred, s.values[i0:]))
+        k = sum(map(pred, s.value_slice(i0)))
         share = k / n
         if spec.min_share is not None and share < spec.min_share - 1e-12:
             return
         if spec.min_count is not None and k < spec.min_count:
             return
-        hits = [s.entry(j) for j in range(i0, len(s)) if pred(s.values[j])]
+        hits = [s.entry(j) for j in range(i0, len(s)) if pred(s.value(j))]
         need = []
         if spec.min_share is not None:
             need.append(f">= {text.num(spec.min_share * 100)} %")
@@ -1130,17 +1228,19 @@ def _hub_seen(st: PatientState, hub_id: str, t: float, now: datetime,
     plan = st.plan
     if plan.hub_rule is None:
         return
-    prev = st.hub_seen.get(hub_id)
-    if prev is not None and t <= prev:
+    hub = st.hubs.get(hub_id)
+    if hub is None:
+        hub = st.hubs[hub_id] = _Hub()
+    elif hub.seen is not None and t <= hub.seen:
         return
-    st.hub_seen[hub_id] = t
+    hub.seen = t
     due = t + plan.hub_after
     if due <= now.timestamp():
         _fire_hub(st, hub_id, due, now, out)
-    elif hub_id not in st.hub_armed:
+    elif hub.armed is None:
         # Armed once per silence window, not per reading: when it comes due and
         # the hub was seen since, the tick re-arms it (one timer write per day).
-        st.hub_armed[hub_id] = due
+        hub.armed = due
         out.append(ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub_id, _dt(due)))
 
 
@@ -1160,12 +1260,13 @@ def _fire_no_data(st: PatientState, due: float, now: datetime, out: list[Effect]
 
 def _fire_hub(st: PatientState, hub: str, due: float, now: datetime, out: list[Effect]) -> None:
     rule = st.hub_rule
-    seen = st.hub_seen.get(hub)
-    if rule is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
+    h = st.hubs.get(hub)
+    seen = h.seen if h is not None else None
+    if rule is None or h is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
         return
-    if st.hub_fired.get(hub) == due:
+    if h.fired == due:
         return
-    st.hub_fired[hub] = due
+    h.fired = due
     _emit(st, rule, due, now, out, values={"hub_id": hub, "last_seen": _dt(seen).isoformat()},
           summary=(f"Hub {hub} sent no status or reading for "
                    f"{text.duration(rule.spec.after)} (last seen "
@@ -1183,19 +1284,20 @@ def _on_timer(st: PatientState, ev: TimerFired, now: datetime, out: list[Effect]
     elif ev.key.startswith(HUB_KEY_PREFIX):
         hub = ev.key.removeprefix(HUB_KEY_PREFIX)
         rule = st.hub_rule
-        seen = st.hub_seen.get(hub)
-        if rule is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
+        h = st.hubs.get(hub)
+        seen = h.seen if h is not None else None
+        if rule is None or h is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
             return
         # A hub tick is a prompt to check, judged against the last contact, so
         # a timer table that disagrees with this state (e.g. after a rebuild
         # without it) can delay the alarm but never lose it.
         target = seen + rule.spec.after.total_seconds()
         if target > now.timestamp():  # seen since it was armed: re-arm
-            if st.hub_armed.get(hub) != target:
-                st.hub_armed[hub] = target
+            if h.armed != target:
+                h.armed = target
                 out.append(ScheduleTimer(st.patient_id, ev.key, _dt(target)))
         else:
-            st.hub_armed.pop(hub, None)
+            h.armed = None
             _fire_hub(st, hub, target, now, out)
 
 
@@ -1241,15 +1343,21 @@ def rebuild(st: PatientState, history: Iterable[Reading], *, now: datetime,
         st.no_data_fired = st.no_data_due
     if st.hub_rule is not None and isinstance(st.hub_rule.spec, HubOfflineSpec):
         after = st.hub_rule.spec.after.total_seconds()
-        for hub, seen in st.hub_seen.items():
-            if seen + after <= t_now:
-                st.hub_fired[hub] = seen + after
+        for h in st.hubs.values():
+            if h.seen is not None and h.seen + after <= t_now:
+                h.fired = h.seen + after
         if timers is not None:
-            st.hub_armed = {k.removeprefix(HUB_KEY_PREFIX): due.timestamp()
-                            for k, due in timers.items() if k.startswith(HUB_KEY_PREFIX)}
+            for h in st.hubs.values():
+                h.armed = None
+            for k, due in timers.items():
+                if k.startswith(HUB_KEY_PREFIX):
+                    name = k.removeprefix(HUB_KEY_PREFIX)
+                    h = st.hubs.get(name) or st.hubs.setdefault(name, _Hub())
+                    h.armed = due.timestamp()
         else:
-            st.hub_armed = {hub: seen + after for hub, seen in st.hub_seen.items()
-                            if seen + after > t_now}
+            for h in st.hubs.values():
+                h.armed = h.seen + after if h.seen is not None and h.seen + after > t_now \
+                    else None
     return st
 
 
@@ -1258,8 +1366,8 @@ def pending_timers(st: PatientState) -> list[ScheduleTimer]:
     out = []
     if st.no_data_due is not None and st.no_data_fired != st.no_data_due:
         out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(st.no_data_due)))
-    out += [ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub, _dt(due))
-            for hub, due in st.hub_armed.items()]
+    out += [ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub, _dt(h.armed))
+            for hub, h in st.hubs.items() if h.armed is not None]
     return out
 
 
