@@ -830,9 +830,16 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
         contact = r.ingested_at if r.ingested_at is not None else min(r.received_at, now)
         ct = contact.timestamp()
         hub = st.hubs.get(r.hub_id)
-        if hub is None or hub.seen is None or ct > hub.seen:
+        if hub is None or hub.seen is None or hub.armed is None:
             _hub_seen(st, r.hub_id, ct, now, out)
-    day = _local_day(st.tz, t)
+        elif ct > hub.seen:  # the common case of _hub_seen: seen again, timer armed
+            hub.seen = ct
+            if ct + plan.hub_after <= now.timestamp():
+                _fire_hub(st, r.hub_id, ct + plan.hub_after, now, out)
+    cache = _day_cache.get(st.tz)
+    day = cache.get(int(t // _QUARTER), -1) if cache is not None else -1
+    if day < 0:
+        day = _local_day(st.tz, t)
     if st.newest is None or t > st.newest:
         st.newest = t
         if day != st.newest_day:
@@ -915,7 +922,8 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
     if not evaluate:
         return
     ctx = None
-    for kind, handler, rule, checks in plan.steps(tuple(vals)):
+    key = tuple(vals)
+    for kind, handler, rule, checks in plan.by_metrics.get(key) or plan.steps(key):
         if kind == _THRESHOLD:
             preds, flagged = checks
             if not (flagged and (flags or special)):
@@ -1060,7 +1068,7 @@ class _Ctx:
         lowest = st.newest_day - st.day_keep
         backs = (spec.days_back, *spec.fallback_days)
         # The changed day itself, and every later day whose reference it can be.
-        days = [changed_day, *sorted({changed_day + k for k in backs} & d.keys())]
+        days = [changed_day, *sorted(x for x in {changed_day + k for k in backs} if x in d)]
         for day in days:
             cur = d.get(day)
             if cur is None:
@@ -1117,9 +1125,11 @@ class _Ctx:
         if s is None:
             return None, 0
         assert st.newest is not None
-        # Local day is monotonic in time, so both bounds are binary searches.
-        return s, max(s.from_day(st.newest_day - days + 1),
-                      s.at_or_after(st.newest - s.retention))
+        # Local day is monotonic in time, so both bounds are binary searches
+        # (inlined Series.from_day and Series.at_or_after: hot path).
+        a, n = s.cols, len(s.ids)
+        return s, max(bisect_left(a, st.newest_day - days + 1, 2 * n, 3 * n) - 2 * n,
+                      bisect_left(a, st.newest - s.retention, 0, n))
 
     def window_average(self, rule: Rule, spec: WindowAverageSpec) -> None:
         if self.day < self.st.newest_day - spec.days + 1:
