@@ -818,24 +818,27 @@ def _reading_values(r: Reading) -> dict[Metric, float]:
     return vals
 
 
-def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], *,
-                evaluate: bool) -> None:
-    t = r.measured_at.timestamp()
+def _absorb(st: PatientState, t: float, rid: str, hub_id: str, ct: float,  # noqa: PLR0917
+            flags: frozenset[Flag], vals: dict[Metric, float], qualifying: bool,
+            now: datetime, out: list[Effect], *,
+            emit: bool) -> tuple[int, list[tuple[Metric, int]] | None]:
+    """Take one reading into the state (no rule evaluation); shared by live and bulk paths.
+
+    ``t``: measured time; ``ct``: the hub's contact time (epoch seconds);
+    ``vals``: the rule values of the reading.  Returns the local day of the
+    reading (-1 when it cannot drive a rule) and the ``(metric, day)`` whose
+    first reading it became.  ``emit=False`` (rebuild): a due hub timer is
+    only marked fired.
+    """
     plan = st.plan
     if plan.hub_rule is not None:
-        # The hub's contact with the server is when the reading arrived (ingest
-        # time), not when the hub got it from the device: a hub draining a
-        # backlog after days offline is online now, and must not fire
-        # hub.offline once per old reading.
-        contact = r.ingested_at if r.ingested_at is not None else min(r.received_at, now)
-        ct = contact.timestamp()
-        hub = st.hubs.get(r.hub_id)
+        hub = st.hubs.get(hub_id)
         if hub is None or hub.seen is None or hub.armed is None:
-            _hub_seen(st, r.hub_id, ct, now, out)
+            _hub_seen(st, hub_id, ct, now, out, emit=emit)
         elif ct > hub.seen:  # the common case of _hub_seen: seen again, timer armed
             hub.seen = ct
             if ct + plan.hub_after <= now.timestamp():
-                _fire_hub(st, r.hub_id, ct + plan.hub_after, now, out)
+                _fire_hub(st, hub_id, ct + plan.hub_after, now, out, emit=emit)
     cache = _day_cache.get(st.tz)
     day = cache.get(int(t // _QUARTER), -1) if cache is not None else -1
     if day < 0:
@@ -850,31 +853,8 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
                     d = st.cols[i]
                     if d is not None:
                         d.prune(keep)  # type: ignore[union-attr]
-    # One pass over the measurements: values for the rules (glucose LO/HI as
-    # -inf/+inf), whether the reading qualifies (billing: a device reading with
-    # a physiologic value) and whether it carries a special value.
-    flags = r.flags
-    vals: dict[Metric, float] = {}
-    physiologic = special = False
-    for m in r.measurements:
-        v = m.value
-        if m.special is not None:
-            special = True
-        if v is None:
-            if m.metric is not Metric.GLUCOSE:
-                continue
-            if Flag.GLUCOSE_LO in flags or m.special == "lo":
-                v = -math.inf
-            elif Flag.GLUCOSE_HI in flags or m.special == "hi":
-                v = math.inf
-            else:
-                continue
-        elif m.metric in PHYSIOLOGIC:
-            physiologic = True
-        vals[m.metric] = v
     nd_days = plan.no_data_days
-    if nd_days and (st.last_qualifying is None or t > st.last_qualifying) and physiologic \
-            and r.source == ReadingSource.DEVICE:
+    if nd_days and (st.last_qualifying is None or t > st.last_qualifying) and qualifying:
         st.last_qualifying = t
         due = st.no_data_due
         if day != st.last_qualifying_day or due is None:  # due moves only with the day
@@ -888,13 +868,12 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
                 # Firing it here would alert on a gap the backlog is about to fill.
                 out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, due_dt))
     if flags and not NON_ALERTING_FLAGS.isdisjoint(flags):
-        return  # not alerting
+        return -1, None  # not alerting
     if not vals and not plan.any_reading_rules:
-        return
+        return -1, None
     newest = st.newest
     assert newest is not None
     new_first: list[tuple[Metric, int]] | None = None
-    rid = r.id
     cols = st.cols
     if cols is None:
         cols = st.cols = [None] * (len(plan.series_col) + len(plan.daily_col))
@@ -919,10 +898,47 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
                 if new_first is None:
                     new_first = []
                 new_first.append((metric, day))
-    if not evaluate:
+    return day, new_first
+
+
+def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], *,
+                evaluate: bool) -> None:
+    t = r.measured_at.timestamp()
+    # The hub's contact with the server is when the reading arrived (ingest
+    # time), not when the hub got it from the device: a hub draining a
+    # backlog after days offline is online now, and must not fire
+    # hub.offline once per old reading.
+    contact = r.ingested_at if r.ingested_at is not None else min(r.received_at, now)
+    # One pass over the measurements: values for the rules (glucose LO/HI as
+    # -inf/+inf), whether the reading qualifies (billing: a device reading with
+    # a physiologic value) and whether it carries a special value.
+    flags = r.flags
+    vals: dict[Metric, float] = {}
+    physiologic = special = False
+    for m in r.measurements:
+        v = m.value
+        if m.special is not None:
+            special = True
+        if v is None:
+            if m.metric is not Metric.GLUCOSE:
+                continue
+            if Flag.GLUCOSE_LO in flags or m.special == "lo":
+                v = -math.inf
+            elif Flag.GLUCOSE_HI in flags or m.special == "hi":
+                v = math.inf
+            else:
+                continue
+        elif m.metric in PHYSIOLOGIC:
+            physiologic = True
+        vals[m.metric] = v
+    day, new_first = _absorb(st, t, r.id, r.hub_id, contact.timestamp(), flags, vals,
+                             physiologic and r.source == ReadingSource.DEVICE, now, out,
+                             emit=evaluate)
+    if day < 0 or not evaluate:
         return
     ctx = None
     key = tuple(vals)
+    plan = st.plan
     for kind, handler, rule, checks in plan.by_metrics.get(key) or plan.steps(key):
         if kind == _THRESHOLD:
             preds, flagged = checks
@@ -1234,7 +1250,7 @@ def _delta_summary(spec: DeltaSpec, cur: Entry, ref: Entry, *, diff: float, back
 # --------------------------------------------------------------------------- timers etc.
 
 def _hub_seen(st: PatientState, hub_id: str, t: float, now: datetime,
-              out: list[Effect]) -> None:
+              out: list[Effect], *, emit: bool = True) -> None:
     plan = st.plan
     if plan.hub_rule is None:
         return
@@ -1246,7 +1262,7 @@ def _hub_seen(st: PatientState, hub_id: str, t: float, now: datetime,
     hub.seen = t
     due = t + plan.hub_after
     if due <= now.timestamp():
-        _fire_hub(st, hub_id, due, now, out)
+        _fire_hub(st, hub_id, due, now, out, emit=emit)
     elif hub.armed is None:
         # Armed once per silence window, not per reading: when it comes due and
         # the hub was seen since, the tick re-arms it (one timer write per day).
@@ -1268,7 +1284,8 @@ def _fire_no_data(st: PatientState, due: float, now: datetime, out: list[Effect]
                    f"{rule.spec.full_days} full local days without data."))
 
 
-def _fire_hub(st: PatientState, hub: str, due: float, now: datetime, out: list[Effect]) -> None:
+def _fire_hub(st: PatientState, hub: str, due: float, now: datetime, out: list[Effect], *,
+              emit: bool = True) -> None:
     rule = st.hub_rule
     h = st.hubs.get(hub)
     seen = h.seen if h is not None else None
@@ -1277,6 +1294,8 @@ def _fire_hub(st: PatientState, hub: str, due: float, now: datetime, out: list[E
     if h.fired == due:
         return
     h.fired = due
+    if not emit:
+        return  # rebuild: the finding was made before; only the state moves
     _emit(st, rule, due, now, out, values={"hub_id": hub, "last_seen": _dt(seen).isoformat()},
           summary=(f"Hub {hub} sent no status or reading for "
                    f"{text.duration(rule.spec.after)} (last seen "
@@ -1346,7 +1365,7 @@ def rebuild(st: PatientState, history: Iterable[Reading], *, now: datetime,
     for r in sorted(history, key=lambda x: (x.measured_at, x.id)):
         _on_reading(st, r, now, sink, evaluate=False)
     for hub, at in (hubs_last_seen or {}).items():
-        _hub_seen(st, hub, at.timestamp(), now, sink)
+        _hub_seen(st, hub, at.timestamp(), now, sink, emit=False)
     st.open = {k: Severity(v) for k, v in (open_escalations or {}).items()}
     t_now = now.timestamp()
     if st.no_data_due is not None and st.no_data_due <= t_now:
