@@ -1364,6 +1364,61 @@ def rebuild(st: PatientState, history: Iterable[Reading], *, now: datetime,
     sink: list[Effect] = []
     for r in sorted(history, key=lambda x: (x.measured_at, x.id)):
         _on_reading(st, r, now, sink, evaluate=False)
+    return _rebuilt(st, now, sink, open_escalations=open_escalations,
+                    hubs_last_seen=hubs_last_seen, timers=timers)
+
+
+#: A stored reading reduced to what the rules need (see
+#: ``gateway.store.sql.RuleRow``): ``(patient_id, id, hub_id, measured_at,
+#: received_at, ingested_at or None, source, flags, ((metric, value or None,
+#: special or None), ...))`` with instants as epoch seconds.
+Row = tuple[str, str, str, float, float, float | None, str, frozenset[Flag],
+            tuple[tuple[Metric, float | None, str | None], ...]]
+
+
+def rebuild_rows(st: PatientState, rows: Iterable[Row], *, now: datetime,
+                 open_escalations: Mapping[str, Severity | str] | None = None,
+                 hubs_last_seen: Mapping[str, datetime] | None = None,
+                 timers: Mapping[str, datetime] | None = None) -> PatientState:
+    """:func:`rebuild` from light rows instead of :class:`Reading` objects (bulk warm-up).
+
+    Same result as ``rebuild`` over the readings the rows stand for: the
+    values are derived as a step derives them and fed to the same storage
+    code, without building datetimes or evaluating rules.
+    """
+    sink: list[Effect] = []
+    t_now = now.timestamp()
+    device = ReadingSource.DEVICE
+    glucose, lo_flag, hi_flag, inf = Metric.GLUCOSE, Flag.GLUCOSE_LO, Flag.GLUCOSE_HI, math.inf
+    for _, rid, hub_id, t, received, ingested, source, flags, ms in sorted(
+            rows, key=lambda x: (x[3], x[1])):
+        vals: dict[Metric, float] = {}
+        physiologic = False
+        for metric, v, special in ms:  # as in _on_reading
+            if v is None:
+                if metric is not glucose:
+                    continue
+                if lo_flag in flags or special == "lo":
+                    v = -inf
+                elif hi_flag in flags or special == "hi":
+                    v = inf
+                else:
+                    continue
+            elif metric in PHYSIOLOGIC:
+                physiologic = True
+            vals[metric] = v
+        ct = ingested if ingested is not None else min(received, t_now)
+        _absorb(st, t, rid, hub_id, ct, flags, vals, physiologic and source == device, now,
+                sink, emit=False)
+    return _rebuilt(st, now, sink, open_escalations=open_escalations,
+                    hubs_last_seen=hubs_last_seen, timers=timers)
+
+
+def _rebuilt(st: PatientState, now: datetime, sink: list[Effect], *,
+             open_escalations: Mapping[str, Severity | str] | None,
+             hubs_last_seen: Mapping[str, datetime] | None,
+             timers: Mapping[str, datetime] | None) -> PatientState:
+    """The end of a rebuild: hub contacts, open escalations and timers taken as they are."""
     for hub, at in (hubs_last_seen or {}).items():
         _hub_seen(st, hub, at.timestamp(), now, sink, emit=False)
     st.open = {k: Severity(v) for k, v in (open_escalations or {}).items()}

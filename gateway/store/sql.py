@@ -54,6 +54,12 @@ from gateway.store.ingest_state import IngestStateMixin
 from gateway.store.paging_store import PagingStoreMixin
 from gateway.units import Metric, Unit
 
+#: A reading as the rules' bulk rebuild reads it (:meth:`SqlStore.practice_rule_rows`):
+#: ``(patient_id, id, hub_id, measured_at, received_at, ingested_at or None, source,
+#: flags, ((metric, value or None, special or None), ...))``, instants as epoch seconds.
+RuleRow = tuple[str, str, str, float, float, float | None, str, frozenset[Flag],
+                tuple[tuple[Metric, float | None, str | None], ...]]
+
 
 @dataclass(frozen=True, slots=True)
 class SeriesPoint:
@@ -488,6 +494,46 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
                          (practice_id, self._ts(since)))
         for r in rows:
             yield self._reading(r)
+
+    def practice_rule_rows(self, practice_id: str, since: datetime) -> Iterator[RuleRow]:
+        """What the rules engine needs of every reading of a practice measured since ``since``.
+
+        The bulk warm-up path (``RulesRuntime.warm``): no :class:`Reading`
+        objects, instants as epoch seconds, and the raw JSON parsed only for a
+        glucose reading without a number (its LO/HI).  Rows come by patient;
+        the order within a patient is not promised (the engine sorts).
+        """
+        metrics = tuple(Metric(c) for c in METRIC_COLUMNS)
+        glucose = METRIC_COLUMNS.index(Metric.GLUCOSE.value)
+        cols = ", ".join(METRIC_COLUMNS)
+        sql = (f"SELECT patient_id, id, hub_id, measured_at, received_at, ingested_at, source, "
+               f"flags, CASE WHEN {Metric.GLUCOSE.value} IS NULL THEN raw END, {cols} "
+               "FROM readings WHERE practice_id = ? AND measured_at >= ? "
+               "ORDER BY patient_id")
+        no_flags: frozenset[Flag] = frozenset()
+        flag_sets: dict[str, frozenset[Flag]] = {"": no_flags}
+        epoch = self._epoch
+        with self._tx() as cur:
+            for r in self._exec(cur, sql, (practice_id, self._ts(since))):
+                fl = flag_sets.get(r[7])
+                if fl is None:
+                    fl = flag_sets[r[7]] = frozenset(Flag(f) for f in r[7].split(",") if f)
+                values = [(metrics[i], v, None) for i, v in enumerate(r[9:]) if v is not None]
+                if r[8] is not None and r[9 + glucose] is None:
+                    raw = json.loads(r[8]).get(Metric.GLUCOSE.value)
+                    if raw is not None:
+                        values.append((Metric.GLUCOSE, None, raw[2]))
+                ingested = r[5]
+                yield (r[0], r[1], r[2], epoch(r[3]), epoch(r[4]),
+                       None if ingested is None else epoch(ingested), r[6], fl, tuple(values))
+
+    def _epoch(self, value: Any) -> float:
+        """A stored instant as epoch seconds (as ``_from_ts(value).timestamp()``)."""
+        if isinstance(value, datetime):
+            return value.timestamp()
+        dt = self._from_ts(value)
+        assert dt is not None
+        return dt.timestamp()
 
     def drop_readings_before(self, cutoff: datetime) -> int:
         """Retention: delete raw readings measured before ``cutoff``.
