@@ -62,6 +62,7 @@ from rules.definitions import (
     OP_SYMBOL,
     BaselineDropSpec,
     Clause,
+    Composed,
     DeltaSpec,
     DeviceClockSpec,
     FrequencySpec,
@@ -679,8 +680,25 @@ def _conditions(conds: tuple[Condition, ...]) -> frozenset[Condition]:
     return frozenset(conds)
 
 
+_PLAIN: dict[tuple[int, frozenset[Condition]], tuple[RuleSet, Composed]] = {}
+
+
+def _compose(st: PatientState, now: datetime) -> Composed:
+    """:func:`compose` for the state; without overrides it depends on rule set and
+    conditions only, so that case is cached (warm-up composes 100,000 patients)."""
+    if st.overrides:
+        return compose(st.ruleset, st.conditions, st.overrides, now=now)
+    key = (id(st.ruleset), st.conditions)
+    hit = _PLAIN.get(key)
+    if hit is None or hit[0] is not st.ruleset:
+        if len(_PLAIN) >= 4096:
+            _PLAIN.clear()
+        hit = _PLAIN[key] = (st.ruleset, compose(st.ruleset, st.conditions, now=now))
+    return hit[1]
+
+
 def _configure(st: PatientState, now: datetime) -> None:
-    comp = compose(st.ruleset, st.conditions, st.overrides, now=now)
+    comp = _compose(st, now)
     if st.cols is not None:
         old_series, old_daily = st.series, st.daily
     plan = st.plan = _plan(comp.rules)
