@@ -129,6 +129,8 @@ def test_medications_as_recorded_and_changes_since_the_last_call() -> None:
     assert "none recorded; review in the EHR" in build_callprep(
         patient, enrollment=enrollment, readings=readings, escalations=[], time_entries=[],
         device_days=[], since=NOW - timedelta(days=1), now=NOW).to_markdown()
+
+
 def test_single_low_glucose_is_a_talking_point_without_an_escalation() -> None:
     """CLINICAL.md dm.glucose_low: one reading of 54-69 adds to call prep only."""
     from gateway.model import DeviceKind, Measurement, Patient, Reading
