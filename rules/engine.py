@@ -54,14 +54,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from gateway.escalations import Severity
-from gateway.model import Condition, Flag, Reading
-from gateway.units import Metric, kg_to_lb
+from gateway.model import NON_ALERTING_FLAGS, Condition, Flag, Reading, ReadingSource
+from gateway.units import PHYSIOLOGIC, Metric, kg_to_lb
 from rules import text
 from rules.definitions import (
     EPS,
     OP_SYMBOL,
     BaselineDropSpec,
     Clause,
+    Composed,
     DeltaSpec,
     DeviceClockSpec,
     FrequencySpec,
@@ -186,57 +187,98 @@ Effect = Escalation | ScheduleTimer
 class Series:
     """Readings of one metric, sorted by (time, id), bounded by ``retention`` seconds.
 
-    Column arrays (time, value, local day) plus the reading ids: about 28
-    bytes per kept value instead of ~130 for a tuple of boxed floats.
+    One column array holding the times, then the values, then the local day
+    ordinals (``n`` each), plus the reading ids: about 32 bytes per kept value
+    instead of ~130 for a tuple of boxed floats, and one array header instead
+    of three.  Binary searches run on a column's index range.
     """
 
-    __slots__ = ("days", "ids", "retention", "times", "values")
+    __slots__ = ("cols", "ids", "retention")
 
     def __init__(self, retention: float) -> None:
-        self.times = array("d")
-        self.values = array("d")
-        self.days = array("l")
+        self.cols = array("d")  # times[0:n], values[n:2n], days[2n:3n]
         self.ids: list[str] = []
         self.retention = retention
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def times(self) -> array[float]:
+        """Measured times (epoch seconds), a copy."""
+        return self.cols[:len(self.ids)]
+
+    @property
+    def values(self) -> array[float]:
+        """Values (canonical units; glucose LO/HI as -inf/+inf), a copy."""
+        n = len(self.ids)
+        return self.cols[n:2 * n]
+
+    @property
+    def days(self) -> list[int]:
+        """Local day ordinals, a copy."""
+        n = len(self.ids)
+        return [int(d) for d in self.cols[2 * n:]]
+
+    def at_or_after(self, t: float, lo: int = 0) -> int:
+        """Index of the first value measured at or after ``t`` (from index ``lo``)."""
+        return bisect_left(self.cols, t, lo, len(self.ids))
+
+    def from_day(self, day: int) -> int:
+        """Index of the first value of local day ``day`` or later."""
+        n = len(self.ids)
+        return bisect_left(self.cols, day, 2 * n, 3 * n) - 2 * n
+
+    def value_slice(self, i: int, j: int | None = None) -> array[float]:
+        """Values ``i:j`` (a copy)."""
+        n = len(self.ids)
+        return self.cols[n + i:n + (n if j is None else j)]
+
+    def day_slice(self, i: int) -> array[float]:
+        """Local days (as floats) from index ``i`` on (a copy)."""
+        return self.cols[2 * len(self.ids) + i:]
+
+    def value(self, i: int) -> float:
+        """The ``i``-th value."""
+        return self.cols[len(self.ids) + i]
+
     def add(self, t: float, rid: str, v: float, day: int, newest: float) -> bool:
         """Insert a value unless it is older than ``newest - retention``; prune the front."""
         cutoff = newest - self.retention
         if t < cutoff:
             return False
-        ts, ids = self.times, self.ids
+        a, ids = self.cols, self.ids
         n = len(ids)
-        if not n or t > ts[-1] or (t == ts[-1] and rid > ids[-1]):
-            ts.append(t)  # the common case: in order
-            self.values.append(v)
-            self.days.append(day)
-            ids.append(rid)
+        if not n or t > a[n - 1] or (t == a[n - 1] and rid > ids[-1]):
+            i = n  # the common case: in order
         else:
-            i = bisect_left(ts, t)
-            while i < n and ts[i] == t and ids[i] < rid:
+            i = bisect_left(a, t, 0, n)
+            while i < n and a[i] == t and ids[i] < rid:
                 i += 1
-            if i < n and ts[i] == t and ids[i] == rid:
+            if i < n and a[i] == t and ids[i] == rid:
                 return False  # the same reading again (redelivery): keep one
-            ts.insert(i, t)
-            self.values.insert(i, v)
-            self.days.insert(i, day)
-            ids.insert(i, rid)
-        if ts[0] < cutoff:
-            k = bisect_left(ts, cutoff)
-            del ts[:k], self.values[:k], self.days[:k], ids[:k]
+        # back to front, so the earlier columns' offsets still hold
+        a.insert(2 * n + i, day)
+        a.insert(n + i, v)
+        a.insert(i, t)
+        ids.insert(i, rid)
+        if a[0] < cutoff:
+            n += 1
+            k = bisect_left(a, cutoff, 0, n)
+            del a[2 * n:2 * n + k], a[n:n + k], a[:k], ids[:k]
         return True
 
     def entry(self, i: int) -> Entry:
         """The ``i``-th kept value as ``(time, id, value, day)``."""
-        return (self.times[i], self.ids[i], self.values[i], self.days[i])
+        a = self.cols
+        n = len(self.ids)
+        return (a[i], self.ids[i], a[n + i], int(a[2 * n + i]))
 
     def between(self, lo: float, hi: float) -> list[Entry]:
         """Entries with ``lo <= time <= hi``."""
-        ts = self.times
-        return [self.entry(i) for i in range(bisect_left(ts, lo), bisect_right(ts, hi))]
+        a, n = self.cols, len(self.ids)
+        return [self.entry(i) for i in range(bisect_left(a, lo, 0, n),
+                                             bisect_right(a, hi, 0, n))]
 
     @property
     def entries(self) -> list[Entry]:
@@ -246,96 +288,117 @@ class Series:
     def copy(self) -> Series:
         """An independent copy."""
         s = Series(self.retention)
-        s.times, s.values, s.days = array("d", self.times), array("d", self.values), \
-            array("l", self.days)
+        s.cols = array("d", self.cols)
         s.ids = list(self.ids)
         return s
 
 
+class Daily:
+    """The first reading of each local day of one metric, sorted by day.
 
+    A mapping ``day -> Entry`` in one column array (days, then times, then
+    values; ``n`` each) plus the ids: about 32 bytes per day instead of ~190
+    for a dict slot holding a tuple of boxed numbers.
+    """
 
-@lru_cache(maxsize=256)
-def _predicate(c: Clause) -> Callable[[float], bool]:
-    """``c.test`` as a C-level bound method when the clause has one comparison (hot path)."""
-    ops = c.ops()
-    if len(ops) == 1:
-        op, x = ops[0]
-        bound = {"ge": (x - EPS).__le__, "gt": (x + EPS).__lt__,
-                 "le": (x + EPS).__ge__, "lt": (x - EPS).__gt__}[op]
-        return bound
-    return c.test
+    __slots__ = ("cols", "ids")
 
+    def __init__(self) -> None:
+        self.cols = array("d")  # days[0:n], times[n:2n], values[2n:3n]
+        self.ids: list[str] = []
 
-@dataclass(slots=True)
-class PatientState:
-    """Everything the engine remembers about one patient (see module doc)."""
+    def __len__(self) -> int:
+        return len(self.ids)
 
-    patient_id: str
-    tz: ZoneInfo
-    conditions: frozenset[Condition]
-    ruleset: RuleSet
-    overrides: tuple[Override, ...]
-    late_bound: timedelta = DEFAULT_LATE_BOUND
-    rules: tuple[Rule, ...] = ()
-    valid_until: datetime | None = None
-    by_metrics: dict[frozenset[Metric], tuple[tuple[Any, Rule], ...]] = field(
-        default_factory=dict)  # metrics of a reading -> (handler, rule) plan, cached
-    metric_rules: dict[Metric, tuple[Rule, ...]] = field(default_factory=dict)
-    any_reading_rules: tuple[Rule, ...] = ()
-    series: dict[Metric, Series] = field(default_factory=dict)
-    daily: dict[Metric, dict[int, Entry]] = field(default_factory=dict)
-    day_keep: int = 0
-    retention: dict[Metric, float] = field(default_factory=dict)  # shared with the plan
-    daily_metrics: frozenset[Metric] = frozenset()
-    newest: float | None = None
-    newest_day: int = 0
-    no_data: Rule | None = None
-    last_qualifying: float | None = None
-    last_qualifying_day: int = 0
-    no_data_due: float | None = None
-    no_data_fired: float | None = None
-    hub_rule: Rule | None = None
-    clock_rule: Rule | None = None
-    hub_seen: dict[str, float] = field(default_factory=dict)
-    hub_fired: dict[str, float] = field(default_factory=dict)
-    hub_armed: dict[str, float] = field(default_factory=dict)  # hub -> scheduled due
-    open: dict[str, Severity] = field(default_factory=dict)
+    def __contains__(self, day: int) -> bool:
+        return self.get(day) is not None
 
-    def approx_size(self) -> int:
-        """Approximate bytes of a compact serialisation of this state.
+    def get(self, day: int) -> Entry | None:
+        """The entry of local day ``day``, or ``None``."""
+        a, n = self.cols, len(self.ids)
+        i = bisect_left(a, day, 0, n)
+        if i < n and a[i] == day:
+            return (a[n + i], self.ids[i], a[2 * n + i], day)
+        return None
 
-        Per kept reading value: 8 (time) + 8 (value) + 2 (day) + id length;
-        per open escalation / hub: its id + 8; plus 64 bytes of scalars.
-        """
-        n = 64
-        for s in self.series.values():
-            n += sum(18 + len(rid) for rid in s.ids)
-        for d in self.daily.values():
-            n += sum(22 + len(e[1]) for e in d.values())
-        n += sum(len(k) + 1 for k in self.open)
-        n += sum(len(k) + 16 for k in self.hub_seen)
-        return n
+    def put(self, e: Entry) -> None:
+        """Store ``e`` as the entry of its day (``e[3]``), replacing that day's entry."""
+        t, rid, v, day = e
+        a, n = self.cols, len(self.ids)
+        i = bisect_left(a, day, 0, n)
+        if i < n and a[i] == day:
+            a[n + i], a[2 * n + i] = t, v
+            self.ids[i] = rid
+        else:
+            a.insert(2 * n + i, v)
+            a.insert(n + i, t)
+            a.insert(i, day)
+            self.ids.insert(i, rid)
 
-    def copy(self) -> PatientState:
-        """A snapshot that later steps on ``self`` do not change."""
-        st = PatientState(self.patient_id, self.tz, self.conditions, self.ruleset,
-                          self.overrides, self.late_bound)
-        for name in self.__slots__:
-            setattr(st, name, getattr(self, name))
-        st.series = {}
-        for m, s in self.series.items():
-            st.series[m] = s.copy()
-        st.daily = {m: dict(d) for m, d in self.daily.items()}
-        st.hub_seen = dict(self.hub_seen)
-        st.hub_fired = dict(self.hub_fired)
-        st.hub_armed = dict(self.hub_armed)
-        st.open = dict(self.open)
-        return st
+    def keys(self) -> set[int]:
+        """The days held."""
+        return {int(d) for d in self.cols[:len(self.ids)]}
+
+    def prune(self, keep: int) -> None:
+        """Drop the days before ``keep``."""
+        a, n = self.cols, len(self.ids)
+        if n and a[0] < keep:
+            k = bisect_left(a, keep, 0, n)
+            del a[2 * n:2 * n + k], a[n:n + k], a[:k], self.ids[:k]
 
     @property
-    def open_escalations(self) -> dict[str, Severity]:
-        """Open escalations ``{rule_id: severity}`` (the engine's view)."""
-        return dict(self.open)
+    def entries(self) -> dict[int, Entry]:
+        """Every kept day as ``{day: entry}`` (for tests and snapshots)."""
+        a, n = self.cols, len(self.ids)
+        return {int(a[i]): (a[n + i], self.ids[i], a[2 * n + i], int(a[i])) for i in range(n)}
+
+    def copy(self) -> Daily:
+        """An independent copy."""
+        d = Daily()
+        d.cols = array("d", self.cols)
+        d.ids = list(self.ids)
+        return d
+
+
+class _Hub:
+    """What the engine remembers about one hub: last contact, armed and fired timers."""
+
+    __slots__ = ("armed", "fired", "seen")
+
+    def __init__(self, seen: float | None = None) -> None:
+        self.seen = seen  # last contact (epoch s)
+        self.armed: float | None = None  # due of the scheduled hub.offline timer
+        self.fired: float | None = None  # due of the last hub.offline fired
+
+    def copy(self) -> _Hub:
+        """An independent copy."""
+        h = _Hub(self.seen)
+        h.armed, h.fired = self.armed, self.fired
+        return h
+
+
+_PREDICATES: dict[int, tuple[Clause, Callable[[float], bool]]] = {}
+
+
+def _predicate(c: Clause) -> Callable[[float], bool]:
+    """``c.test`` as a C-level bound method when the clause has one comparison (hot path).
+
+    Cached by identity (the clause is kept in the cache, so its id is not reused):
+    hashing a frozen dataclass is a Python-level call on every lookup.
+    """
+    hit = _PREDICATES.get(id(c))
+    if hit is not None and hit[0] is c:
+        return hit[1]
+    ops = c.ops()
+    pred: Callable[[float], bool] = c.test
+    if len(ops) == 1:
+        op, x = ops[0]
+        pred = {"ge": (x - EPS).__le__, "gt": (x + EPS).__lt__,
+                "le": (x + EPS).__ge__, "lt": (x - EPS).__gt__}[op]
+    if len(_PREDICATES) >= 65536:
+        _PREDICATES.clear()
+    _PREDICATES[id(c)] = (c, pred)
+    return pred
 
 
 def _rule_metrics(rule: Rule) -> tuple[Metric, ...]:
@@ -389,9 +452,22 @@ def history_needed(rules: Iterable[Rule]) -> timedelta:
     return timedelta(seconds=need)
 
 
+# Kinds of compiled steps: how a step decides cheaply that its rule cannot fire.
+_ALWAYS, _THRESHOLD, _DELTA = 0, 1, 2
+
+#: One compiled rule for readings with a given set of metrics:
+#: ``(kind, handler, rule, checks)``; for thresholds ``checks`` is
+#: ``(predicates over the reading's values, has flag clauses)``.
+_Step = tuple[int, Any, Rule, Any]
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class _Plan:
-    """Everything derived from a composed rule tuple; shared by every patient with it."""
+    """Everything derived from a composed rule tuple; shared by every patient with it.
+
+    ``by_metrics`` caches the compiled steps per tuple of a reading's metrics
+    (in the reading's order), filled on first use.
+    """
 
     rules: tuple[Rule, ...]
     metric_rules: dict[Metric, tuple[Rule, ...]]
@@ -400,9 +476,46 @@ class _Plan:
     daily_metrics: frozenset[Metric]
     day_keep: int
     no_data: Rule | None
+    no_data_days: int  # full_days + 1 (the due day after the last qualifying one); 0: no rule
     hub_rule: Rule | None
+    hub_after: float  # seconds of silence before hub.offline
     clock_rule: Rule | None
-    by_metrics: dict[frozenset[Metric], tuple[tuple[Any, Rule], ...]]
+    by_metrics: dict[tuple[Metric, ...], tuple[_Step, ...]]
+    series_col: dict[Metric, int]  # metric -> index of its Series in PatientState.cols
+    daily_col: dict[Metric, int]  # metric -> index of its Daily in PatientState.cols
+
+    def steps(self, key: tuple[Metric, ...]) -> tuple[_Step, ...]:
+        """The compiled steps for a reading carrying the metrics ``key``."""
+        steps = self.by_metrics.get(key)
+        if steps is not None:
+            return steps
+        seen: dict[str, Rule] = {}
+        for m in key:
+            for rule in self.metric_rules.get(m, ()):
+                seen.setdefault(rule.id, rule)
+        for rule in self.any_reading_rules:
+            seen.setdefault(rule.id, rule)
+        order = {rule.id: i for i, rule in enumerate(self.rules)}
+        out: list[_Step] = []
+        for rule in sorted(seen.values(), key=lambda x: order[x.id]):
+            spec = rule.spec
+            handler = _HANDLERS.get(type(spec))
+            if handler is None:
+                continue
+            if isinstance(spec, ThresholdSpec):
+                # A clause can fire only if its metric is in the reading and its
+                # comparison holds (or, for a flag clause, the reading has a flag
+                # or a special value): the handler runs only then.
+                checks = tuple((c.metric, _predicate(c)) for c in spec.clauses
+                               if c.metric is not None and c.metric in key)
+                flagged = any(c.flag is not None for c in spec.clauses)
+                out.append((_THRESHOLD, handler, rule, (checks, flagged)))
+            elif isinstance(spec, DeltaSpec):
+                out.append((_DELTA, handler, rule, None))
+            else:
+                out.append((_ALWAYS, handler, rule, None))
+        steps = self.by_metrics[key] = tuple(out)
+        return steps
 
 
 @lru_cache(maxsize=4096)
@@ -413,6 +526,8 @@ def _plan(rules: tuple[Rule, ...]) -> _Plan:
     daily: set[Metric] = set()
     day_keep = 0
     no_data = hub_rule = clock_rule = None
+    no_data_days = 0
+    hub_after = 0.0
     for rule in rules:
         s = rule.spec
         for m in _rule_metrics(rule):
@@ -428,13 +543,136 @@ def _plan(rules: tuple[Rule, ...]) -> _Plan:
             daily.add(s.metric)
             day_keep = max(day_keep, s.days_back, *s.fallback_days)
         elif isinstance(s, NoDataSpec):
-            no_data = rule
+            no_data, no_data_days = rule, s.full_days + 1
         elif isinstance(s, HubOfflineSpec):
-            hub_rule = rule
+            hub_rule, hub_after = rule, s.after.total_seconds()
         elif isinstance(s, DeviceClockSpec):
             clock_rule = rule
+    series_col = {m: i for i, m in enumerate(retention)}
+    daily_col = {m: len(series_col) + i for i, m in enumerate(sorted(daily))}
     return _Plan(rules, {m: tuple(rs) for m, rs in per_metric.items()}, tuple(any_rules),
-                 retention, frozenset(daily), day_keep, no_data, hub_rule, clock_rule, {})
+                 retention, frozenset(daily), day_keep, no_data, no_data_days, hub_rule,
+                 hub_after, clock_rule, {}, series_col, daily_col)
+
+
+_NO_PLAN = _plan(())
+
+
+@dataclass(slots=True)
+class PatientState:
+    """Everything the engine remembers about one patient (see module doc).
+
+    What derives from the composed rules lives in one :class:`_Plan` shared
+    by every patient with the same rules; per patient only the data remain.
+    """
+
+    patient_id: str
+    tz: ZoneInfo
+    conditions: frozenset[Condition]
+    ruleset: RuleSet
+    overrides: tuple[Override, ...]
+    late_bound: timedelta = DEFAULT_LATE_BOUND
+    plan: _Plan = _NO_PLAN
+    valid_until: datetime | None = None
+    # Per metric kept: its Series then its Daily, at the plan's indices; the
+    # list is created on the first reading (a list is ~110 B lighter than a dict).
+    cols: list[Series | Daily | None] | None = None
+    newest: float | None = None
+    newest_day: int = 0
+    last_qualifying: float | None = None
+    last_qualifying_day: int = 0
+    no_data_due: float | None = None
+    no_data_fired: float | None = None
+    hubs: dict[str, _Hub] = field(default_factory=dict)
+    open: dict[str, Severity] = field(default_factory=dict)
+
+    @property
+    def series(self) -> dict[Metric, Series]:
+        """The kept readings of each metric (a view built on demand)."""
+        cols = self.cols or ()
+        return {m: s for m, i in self.plan.series_col.items()
+                if i < len(cols) and isinstance(s := cols[i], Series)}
+
+    @property
+    def daily(self) -> dict[Metric, Daily]:
+        """The first reading of each local day, per metric (a view built on demand)."""
+        cols = self.cols or ()
+        return {m: d for m, i in self.plan.daily_col.items()
+                if i < len(cols) and isinstance(d := cols[i], Daily)}
+
+    def series_of(self, metric: Metric) -> Series | None:
+        """The kept readings of ``metric``, if the rules keep any (hot path)."""
+        i = self.plan.series_col.get(metric)
+        if i is None or self.cols is None:
+            return None
+        return self.cols[i]  # type: ignore[return-value]
+
+    @property
+    def hub_seen(self) -> dict[str, float]:
+        """Last contact of each hub (epoch seconds)."""
+        return {h: x.seen for h, x in self.hubs.items() if x.seen is not None}
+
+    @property
+    def hub_armed(self) -> dict[str, float]:
+        """Due time of each hub's scheduled hub.offline timer (epoch seconds)."""
+        return {h: x.armed for h, x in self.hubs.items() if x.armed is not None}
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """The rules in force (composed for the patient)."""
+        return self.plan.rules
+
+    @property
+    def no_data(self) -> Rule | None:
+        """The no-data rule in force, if any."""
+        return self.plan.no_data
+
+    @property
+    def hub_rule(self) -> Rule | None:
+        """The hub-offline rule in force, if any."""
+        return self.plan.hub_rule
+
+    @property
+    def clock_rule(self) -> Rule | None:
+        """The device-clock rule in force, if any."""
+        return self.plan.clock_rule
+
+    @property
+    def day_keep(self) -> int:
+        """Local days of first readings kept for delta rules."""
+        return self.plan.day_keep
+
+    def approx_size(self) -> int:
+        """Approximate bytes of a compact serialisation of this state.
+
+        Per kept reading value: 8 (time) + 8 (value) + 2 (day) + id length;
+        per open escalation / hub: its id + 8; plus 64 bytes of scalars.
+        """
+        n = 64
+        for s in self.series.values():
+            n += sum(18 + len(rid) for rid in s.ids)
+        for d in self.daily.values():
+            n += sum(22 + len(rid) for rid in d.ids)
+        n += sum(len(k) + 1 for k in self.open)
+        n += sum(len(k) + 16 for k, h in self.hubs.items() if h.seen is not None)
+        return n
+
+    def copy(self) -> PatientState:
+        """A snapshot that later steps on ``self`` do not change."""
+        st = PatientState(self.patient_id, self.tz, self.conditions, self.ruleset,
+                          self.overrides, self.late_bound)
+        for name in self.__slots__:
+            setattr(st, name, getattr(self, name))
+        if self.cols is not None:
+            st.cols = [c.copy() if c is not None else None for c in self.cols]
+        st.hubs = {h: x.copy() for h, x in self.hubs.items()}
+        st.open = dict(self.open)
+        return st
+
+    @property
+    def open_escalations(self) -> dict[str, Severity]:
+        """Open escalations ``{rule_id: severity}`` (the engine's view)."""
+        return dict(self.open)
 
 
 @lru_cache(maxsize=64)
@@ -442,27 +680,40 @@ def _conditions(conds: tuple[Condition, ...]) -> frozenset[Condition]:
     return frozenset(conds)
 
 
+_PLAIN: dict[tuple[int, frozenset[Condition]], tuple[RuleSet, Composed]] = {}
+
+
+def _compose(st: PatientState, now: datetime) -> Composed:
+    """:func:`compose` for the state; without overrides it depends on rule set and
+    conditions only, so that case is cached (warm-up composes 100,000 patients)."""
+    if st.overrides:
+        return compose(st.ruleset, st.conditions, st.overrides, now=now)
+    key = (id(st.ruleset), st.conditions)
+    hit = _PLAIN.get(key)
+    if hit is None or hit[0] is not st.ruleset:
+        if len(_PLAIN) >= 4096:
+            _PLAIN.clear()
+        hit = _PLAIN[key] = (st.ruleset, compose(st.ruleset, st.conditions, now=now))
+    return hit[1]
+
+
 def _configure(st: PatientState, now: datetime) -> None:
-    comp = compose(st.ruleset, st.conditions, st.overrides, now=now)
-    plan = _plan(comp.rules)
+    comp = _compose(st, now)
+    if st.cols is not None:
+        old_series, old_daily = st.series, st.daily
+    plan = st.plan = _plan(comp.rules)
     st.valid_until = comp.valid_until
-    st.rules = plan.rules
-    st.metric_rules = plan.metric_rules
-    st.any_reading_rules = plan.any_reading_rules
-    st.by_metrics = plan.by_metrics
-    st.retention = plan.retention
-    st.daily_metrics = plan.daily_metrics
-    st.day_keep = plan.day_keep
-    st.no_data, st.hub_rule, st.clock_rule = plan.no_data, plan.hub_rule, plan.clock_rule
     st.last_qualifying_day = 0
-    for m in list(st.series):
-        if m in plan.retention:
-            st.series[m].retention = plan.retention[m]
-        else:
-            del st.series[m]
-    for m in list(st.daily):
-        if m not in plan.daily_metrics:
-            del st.daily[m]
+    if st.cols is not None:  # carry the kept data over to the new plan's columns
+        series, daily = old_series, old_daily
+        st.cols = [None] * (len(plan.series_col) + len(plan.daily_col))
+        for m, s in series.items():
+            if m in plan.series_col:
+                s.retention = plan.retention[m]
+                st.cols[plan.series_col[m]] = s
+        for m, d in daily.items():
+            if m in plan.daily_col:
+                st.cols[plan.daily_col[m]] = d
 
 
 def new_state(patient_id: str, timezone: str | ZoneInfo,
@@ -513,12 +764,59 @@ def step(st: PatientState, event: Event, now: datetime) -> tuple[PatientState, l
     return st, out
 
 
+#: Local days are looked up per quarter hour of UTC (every UTC offset in use
+#: is a whole number of quarter hours, so local midnights fall on these
+#: boundaries).  A quarter whose local day or UTC offset differs between its
+#: two ends (1 µs outside, for datetime's rounding) is never cached.
+_QUARTER = 900
+_DAY_CACHE_MAX = 1 << 18
+_day_cache: dict[ZoneInfo, dict[int, int]] = {}
+_midnight_cache: dict[tuple[ZoneInfo, int], tuple[float, datetime]] = {}
+
+
+def _quarter_day(tz: ZoneInfo, q: int) -> int:
+    """The local day of every instant of UTC quarter hour ``q``, or -1 if not uniform."""
+    a = datetime.fromtimestamp(q * _QUARTER - 1e-6, tz)
+    b = datetime.fromtimestamp((q + 1) * _QUARTER + 1e-6, tz)
+    if a.utcoffset() != b.utcoffset() or a.date() != b.date():
+        return -1
+    return a.toordinal()
+
+
+def _local_day(tz: ZoneInfo, t: float) -> int:
+    """``datetime.fromtimestamp(t, tz).toordinal()``, cached per quarter hour."""
+    cache = _day_cache.get(tz)
+    if cache is None:
+        cache = _day_cache[tz] = {}
+    q = int(t // _QUARTER)
+    d = cache.get(q)
+    if d is None:
+        if len(cache) >= _DAY_CACHE_MAX:
+            cache.clear()
+        d = cache[q] = _quarter_day(tz, q)
+    if d < 0:
+        return datetime.fromtimestamp(t, tz).toordinal()
+    return d
+
+
 def _day(st: PatientState, t: float) -> int:
-    return datetime.fromtimestamp(t, st.tz).toordinal()
+    return _local_day(st.tz, t)
+
+
+def _midnight(tz: ZoneInfo, day_ordinal: int) -> tuple[float, datetime]:
+    """Local midnight of a day as epoch seconds and as a UTC datetime (cached)."""
+    key = (tz, day_ordinal)
+    hit = _midnight_cache.get(key)
+    if hit is None:
+        t = datetime.combine(date.fromordinal(day_ordinal), time(0), tz).timestamp()
+        if len(_midnight_cache) >= _DAY_CACHE_MAX:
+            _midnight_cache.clear()
+        hit = _midnight_cache[key] = (t, _dt(t))
+    return hit
 
 
 def _local_midnight(st: PatientState, day_ordinal: int) -> float:
-    return datetime.combine(date.fromordinal(day_ordinal), time(0), st.tz).timestamp()
+    return _midnight(st.tz, day_ordinal)[0]
 
 
 def _reading_values(r: Reading) -> dict[Metric, float]:
@@ -538,83 +836,140 @@ def _reading_values(r: Reading) -> dict[Metric, float]:
     return vals
 
 
-def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], *,
-                evaluate: bool) -> None:
-    t = r.measured_at.timestamp()
-    if st.hub_rule is not None:
-        # The hub's contact with the server is when the reading arrived (ingest
-        # time), not when the hub got it from the device: a hub draining a
-        # backlog after days offline is online now, and must not fire
-        # hub.offline once per old reading.
-        contact = r.ingested_at if r.ingested_at is not None else min(r.received_at, now)
-        _hub_seen(st, r.hub_id, contact.timestamp(), now, out)
-    day = _day(st, t)
+def _absorb(st: PatientState, t: float, rid: str, hub_id: str, ct: float,  # noqa: PLR0917
+            flags: frozenset[Flag], vals: dict[Metric, float], qualifying: bool,
+            now: datetime, out: list[Effect], *,
+            emit: bool) -> tuple[int, list[tuple[Metric, int]] | None]:
+    """Take one reading into the state (no rule evaluation); shared by live and bulk paths.
+
+    ``t``: measured time; ``ct``: the hub's contact time (epoch seconds);
+    ``vals``: the rule values of the reading.  Returns the local day of the
+    reading (-1 when it cannot drive a rule) and the ``(metric, day)`` whose
+    first reading it became.  ``emit=False`` (rebuild): a due hub timer is
+    only marked fired.
+    """
+    plan = st.plan
+    if plan.hub_rule is not None:
+        hub = st.hubs.get(hub_id)
+        if hub is None or hub.seen is None or hub.armed is None:
+            _hub_seen(st, hub_id, ct, now, out, emit=emit)
+        elif ct > hub.seen:  # the common case of _hub_seen: seen again, timer armed
+            hub.seen = ct
+            if ct + plan.hub_after <= now.timestamp():
+                _fire_hub(st, hub_id, ct + plan.hub_after, now, out, emit=emit)
+    cache = _day_cache.get(st.tz)
+    day = cache.get(int(t // _QUARTER), -1) if cache is not None else -1
+    if day < 0:
+        day = _local_day(st.tz, t)
     if st.newest is None or t > st.newest:
         st.newest = t
         if day != st.newest_day:
             st.newest_day = day
-            keep = day - st.day_keep
-            for d in st.daily.values():
-                for old in [k for k in d if k < keep]:
-                    del d[old]
-    if st.no_data is not None and (
-        st.last_qualifying is None or t > st.last_qualifying
-    ) and r.qualifying:
+            if plan.daily_col and st.cols is not None:
+                keep = day - plan.day_keep
+                for i in plan.daily_col.values():
+                    d = st.cols[i]
+                    if d is not None:
+                        d.prune(keep)  # type: ignore[union-attr]
+    nd_days = plan.no_data_days
+    if nd_days and (st.last_qualifying is None or t > st.last_qualifying) and qualifying:
         st.last_qualifying = t
-        assert isinstance(st.no_data.spec, NoDataSpec)
         due = st.no_data_due
         if day != st.last_qualifying_day or due is None:  # due moves only with the day
             st.last_qualifying_day = day
-            due = _local_midnight(st, day + st.no_data.spec.full_days + 1)
-        if due != st.no_data_due:
-            st.no_data_due = due
-            # Always scheduled, even when already past (a back-filled reading): the
-            # next readings of the same backlog usually move it on, and a timer
-            # that is no longer the current due time is ignored when it fires.
-            # Firing it here would alert on a gap the backlog is about to fill.
-            out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(due)))
-    if not r.alerting:
-        return
-    vals = _reading_values(r)
-    if not vals and not st.any_reading_rules:
-        return
+            due, due_dt = _midnight(st.tz, day + nd_days)
+            if due != st.no_data_due:
+                st.no_data_due = due
+                # Always scheduled, even when already past (a back-filled reading): the
+                # next readings of the same backlog usually move it on, and a timer
+                # that is no longer the current due time is ignored when it fires.
+                # Firing it here would alert on a gap the backlog is about to fill.
+                out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, due_dt))
+    if flags and not NON_ALERTING_FLAGS.isdisjoint(flags):
+        return -1, None  # not alerting
+    if not vals and not plan.any_reading_rules:
+        return -1, None
     newest = st.newest
     assert newest is not None
-    new_first: list[tuple[Metric, int]] = []
+    new_first: list[tuple[Metric, int]] | None = None
+    cols = st.cols
+    if cols is None:
+        cols = st.cols = [None] * (len(plan.series_col) + len(plan.daily_col))
+    series_col, daily_col = plan.series_col, plan.daily_col
     for metric, v in vals.items():
-        s = st.series.get(metric)
-        if s is None and metric in st.retention:  # created on first use: idle metrics cost 0
-            s = st.series[metric] = Series(st.retention[metric])
-        if s is not None:
-            s.add(t, r.id, v, day, newest)
-        dd = st.daily.get(metric)
-        if dd is None and metric in st.daily_metrics:
-            dd = st.daily[metric] = {}
-        if dd is not None and math.isfinite(v) and day >= st.newest_day - st.day_keep:
+        ci = series_col.get(metric)
+        if ci is not None:
+            s = cols[ci]
+            if s is None:  # created on first use: idle metrics cost 0
+                s = cols[ci] = Series(plan.retention[metric])
+            s.add(t, rid, v, day, newest)  # type: ignore[union-attr]
+        ci = daily_col.get(metric)
+        if ci is not None and math.isfinite(v) and day >= st.newest_day - plan.day_keep:
+            dd = cols[ci]
+            if dd is None:
+                dd = cols[ci] = Daily()
+            assert isinstance(dd, Daily)
             cur = dd.get(day)
-            e = (t, r.id, v, day)
+            e = (t, rid, v, day)
             if cur is None or e < cur:
-                dd[day] = e
+                dd.put(e)
+                if new_first is None:
+                    new_first = []
                 new_first.append((metric, day))
-    if not evaluate:
+    return day, new_first
+
+
+def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], *,
+                evaluate: bool) -> None:
+    t = r.measured_at.timestamp()
+    # The hub's contact with the server is when the reading arrived (ingest
+    # time), not when the hub got it from the device: a hub draining a
+    # backlog after days offline is online now, and must not fire
+    # hub.offline once per old reading.
+    contact = r.ingested_at if r.ingested_at is not None else min(r.received_at, now)
+    # One pass over the measurements: values for the rules (glucose LO/HI as
+    # -inf/+inf), whether the reading qualifies (billing: a device reading with
+    # a physiologic value) and whether it carries a special value.
+    flags = r.flags
+    vals: dict[Metric, float] = {}
+    physiologic = special = False
+    for m in r.measurements:
+        v = m.value
+        if m.special is not None:
+            special = True
+        if v is None:
+            if m.metric is not Metric.GLUCOSE:
+                continue
+            if Flag.GLUCOSE_LO in flags or m.special == "lo":
+                v = -math.inf
+            elif Flag.GLUCOSE_HI in flags or m.special == "hi":
+                v = math.inf
+            else:
+                continue
+        elif m.metric in PHYSIOLOGIC:
+            physiologic = True
+        vals[m.metric] = v
+    day, new_first = _absorb(st, t, r.id, r.hub_id, contact.timestamp(), flags, vals,
+                             physiologic and r.source == ReadingSource.DEVICE, now, out,
+                             emit=evaluate)
+    if day < 0 or not evaluate:
         return
-    key = frozenset(vals)
-    plan = st.by_metrics.get(key)
-    if plan is None:
-        seen: dict[str, Rule] = {}
-        for m in vals:
-            for rule in st.metric_rules.get(m, ()):
-                seen.setdefault(rule.id, rule)
-        for rule in st.any_reading_rules:
-            seen.setdefault(rule.id, rule)
-        order = {rule.id: i for i, rule in enumerate(st.rules)}
-        rules = sorted(seen.values(), key=lambda x: order[x.id])
-        plan = tuple((_HANDLERS[type(rule.spec)], rule) for rule in rules
-                     if type(rule.spec) in _HANDLERS)
-        st.by_metrics[key] = plan
-    ctx = _Ctx(st, r, t=t, day=day, vals=vals, now=now, out=out)
-    ctx.new_first = new_first
-    for handler, rule in plan:
+    ctx = None
+    key = tuple(vals)
+    plan = st.plan
+    for kind, handler, rule, checks in plan.by_metrics.get(key) or plan.steps(key):
+        if kind == _THRESHOLD:
+            preds, flagged = checks
+            if not (flagged and (flags or special)):
+                for metric, pred in preds:
+                    if pred(vals[metric]):
+                        break
+                else:
+                    continue
+        elif kind == _DELTA and new_first is None:
+            continue
+        if ctx is None:
+            ctx = _Ctx(st, r, t, day, vals, now, out, new_first or [])
         handler(ctx, rule, rule.spec)
 
 
@@ -654,20 +1009,21 @@ class _Ctx:
 
     __slots__ = ("day", "new_first", "now", "out", "r", "st", "t", "vals")
 
-    def __init__(self, st: PatientState, r: Reading, *, t: float, day: int,
-                 vals: dict[Metric, float], now: datetime, out: list[Effect]) -> None:
+    def __init__(self, st: PatientState, r: Reading, t: float, day: int,  # noqa: PLR0917 - hot path: positional is cheaper
+                 vals: dict[Metric, float], now: datetime, out: list[Effect],
+                 new_first: list[tuple[Metric, int]]) -> None:
         self.st, self.r, self.t, self.day, self.vals, self.now, self.out = (
             st, r, t, day, vals, now, out)
-        self.new_first: list[tuple[Metric, int]] = []
+        self.new_first = new_first  # (metric, day) whose first reading this one became
 
     def _cutoff(self, metric: Metric) -> float:
-        s = self.st.series[metric]
-        assert self.st.newest is not None
+        s = self.st.series_of(metric)
+        assert s is not None and self.st.newest is not None
         return self.st.newest - s.retention
 
     def _in_window(self, metric: Metric, c: Clause) -> list[Entry] | None:
         """Matching entries of a window of ``c.within`` that holds this reading."""
-        s = self.st.series.get(metric)
+        s = self.st.series_of(metric)
         if s is None:
             return None
         w = c.within.total_seconds()
@@ -740,11 +1096,13 @@ class _Ctx:
 
     def delta(self, rule: Rule, spec: DeltaSpec, changed_day: int) -> None:
         st = self.st
-        d = st.daily[spec.metric]
+        assert st.cols is not None
+        d = st.cols[st.plan.daily_col[spec.metric]]
+        assert isinstance(d, Daily)
         lowest = st.newest_day - st.day_keep
         backs = (spec.days_back, *spec.fallback_days)
         # The changed day itself, and every later day whose reference it can be.
-        days = [changed_day, *sorted({changed_day + k for k in backs} & d.keys())]
+        days = [changed_day, *sorted(x for x in {changed_day + k for k in backs} if x in d)]
         for day in days:
             cur = d.get(day)
             if cur is None:
@@ -769,11 +1127,11 @@ class _Ctx:
 
     def baseline_drop(self, rule: Rule, spec: BaselineDropSpec) -> None:
         v = self.vals.get(spec.metric)
-        if v is None or not math.isfinite(v) or spec.metric not in self.st.series:
+        s = self.st.series_of(spec.metric)
+        if v is None or not math.isfinite(v) or s is None:
             return
-        s = self.st.series[spec.metric]
         lo = max(self.t - spec.baseline_days * DAY_S, self._cutoff(spec.metric))
-        base = s.values[bisect_left(s.times, lo): bisect_left(s.times, self.t)].tolist()
+        base = s.value_slice(s.at_or_after(lo), s.at_or_after(self.t)).tolist()
         if len(base) < spec.min_baseline_readings:
             return
         med = median(base)
@@ -796,27 +1154,34 @@ class _Ctx:
 
     def _window(self, metric: Metric, days: int) -> tuple[Series | None, int]:
         """The series of ``metric`` and the index where its last ``days`` local days start."""
-        s = self.st.series.get(metric)
+        st = self.st
+        s = st.series_of(metric)
         if s is None:
             return None, 0
-        # Local day is monotonic in time, so both bounds are binary searches.
-        return s, max(bisect_left(s.days, self.st.newest_day - days + 1),
-                      bisect_left(s.times, self._cutoff(metric)))
+        assert st.newest is not None
+        # Local day is monotonic in time, so both bounds are binary searches
+        # (inlined Series.from_day and Series.at_or_after: hot path).
+        a, n = s.cols, len(s.ids)
+        return s, max(bisect_left(a, st.newest_day - days + 1, 2 * n, 3 * n) - 2 * n,
+                      bisect_left(a, st.newest - s.retention, 0, n))
 
     def window_average(self, rule: Rule, spec: WindowAverageSpec) -> None:
         if self.day < self.st.newest_day - spec.days + 1:
             return  # a late reading outside the current window changes nothing
-        per = {m: self._window(m, spec.days) for m in spec.metrics}
-        main, i0 = per[spec.metrics[0]]
+        main, i0 = self._window(spec.metrics[0], spec.days)
         if main is None:
             return
         n = len(main) - i0
-        if n < spec.min_readings or len(set(main.days[i0:])) < spec.min_days:
+        if n < spec.min_readings:
             return
-        ndays = len(set(main.days[i0:]))
-        means = {m: sum(s.values[i:]) / (len(s) - i)
+        ndays = len(set(main.day_slice(i0)))
+        if ndays < spec.min_days:
+            return
+        per = {m: self._window(m, spec.days) for m in spec.metrics}
+        means = {m: sum(s.value_slice(i)) / (len(s) - i)
                  for m, (s, i) in per.items() if s is not None and len(s) > i}
-        fired = [c for c in spec.clauses if c.metric in means and c.test(means[c.metric])]
+        fired = [c for c in spec.clauses
+                 if c.metric in means and _predicate(c)(means[c.metric])]
         if not fired:
             return
         ev = [_ev(m, s.entry(j)) for m, (s, i) in per.items() if s is not None
@@ -840,13 +1205,13 @@ class _Ctx:
         if n < spec.min_readings:
             return
         pred = _predicate(spec.clause)
-        k = sum(map(pred, s.values[i0:]))
+        k = sum(map(pred, s.value_slice(i0)))
         share = k / n
         if spec.min_share is not None and share < spec.min_share - 1e-12:
             return
         if spec.min_count is not None and k < spec.min_count:
             return
-        hits = [s.entry(j) for j in range(i0, len(s)) if pred(s.values[j])]
+        hits = [s.entry(j) for j in range(i0, len(s)) if pred(s.value(j))]
         need = []
         if spec.min_share is not None:
             need.append(f">= {text.num(spec.min_share * 100)} %")
@@ -903,21 +1268,23 @@ def _delta_summary(spec: DeltaSpec, cur: Entry, ref: Entry, *, diff: float, back
 # --------------------------------------------------------------------------- timers etc.
 
 def _hub_seen(st: PatientState, hub_id: str, t: float, now: datetime,
-              out: list[Effect]) -> None:
-    if st.hub_rule is None:
+              out: list[Effect], *, emit: bool = True) -> None:
+    plan = st.plan
+    if plan.hub_rule is None:
         return
-    prev = st.hub_seen.get(hub_id)
-    if prev is not None and t <= prev:
+    hub = st.hubs.get(hub_id)
+    if hub is None:
+        hub = st.hubs[hub_id] = _Hub()
+    elif hub.seen is not None and t <= hub.seen:
         return
-    st.hub_seen[hub_id] = t
-    assert isinstance(st.hub_rule.spec, HubOfflineSpec)
-    due = t + st.hub_rule.spec.after.total_seconds()
+    hub.seen = t
+    due = t + plan.hub_after
     if due <= now.timestamp():
-        _fire_hub(st, hub_id, due, now, out)
-    elif hub_id not in st.hub_armed:
+        _fire_hub(st, hub_id, due, now, out, emit=emit)
+    elif hub.armed is None:
         # Armed once per silence window, not per reading: when it comes due and
         # the hub was seen since, the tick re-arms it (one timer write per day).
-        st.hub_armed[hub_id] = due
+        hub.armed = due
         out.append(ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub_id, _dt(due)))
 
 
@@ -935,14 +1302,18 @@ def _fire_no_data(st: PatientState, due: float, now: datetime, out: list[Effect]
                    f"{rule.spec.full_days} full local days without data."))
 
 
-def _fire_hub(st: PatientState, hub: str, due: float, now: datetime, out: list[Effect]) -> None:
+def _fire_hub(st: PatientState, hub: str, due: float, now: datetime, out: list[Effect], *,
+              emit: bool = True) -> None:
     rule = st.hub_rule
-    seen = st.hub_seen.get(hub)
-    if rule is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
+    h = st.hubs.get(hub)
+    seen = h.seen if h is not None else None
+    if rule is None or h is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
         return
-    if st.hub_fired.get(hub) == due:
+    if h.fired == due:
         return
-    st.hub_fired[hub] = due
+    h.fired = due
+    if not emit:
+        return  # rebuild: the finding was made before; only the state moves
     _emit(st, rule, due, now, out, values={"hub_id": hub, "last_seen": _dt(seen).isoformat()},
           summary=(f"Hub {hub} sent no status or reading for "
                    f"{text.duration(rule.spec.after)} (last seen "
@@ -960,19 +1331,20 @@ def _on_timer(st: PatientState, ev: TimerFired, now: datetime, out: list[Effect]
     elif ev.key.startswith(HUB_KEY_PREFIX):
         hub = ev.key.removeprefix(HUB_KEY_PREFIX)
         rule = st.hub_rule
-        seen = st.hub_seen.get(hub)
-        if rule is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
+        h = st.hubs.get(hub)
+        seen = h.seen if h is not None else None
+        if rule is None or h is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
             return
         # A hub tick is a prompt to check, judged against the last contact, so
         # a timer table that disagrees with this state (e.g. after a rebuild
         # without it) can delay the alarm but never lose it.
         target = seen + rule.spec.after.total_seconds()
         if target > now.timestamp():  # seen since it was armed: re-arm
-            if st.hub_armed.get(hub) != target:
-                st.hub_armed[hub] = target
+            if h.armed != target:
+                h.armed = target
                 out.append(ScheduleTimer(st.patient_id, ev.key, _dt(target)))
         else:
-            st.hub_armed.pop(hub, None)
+            h.armed = None
             _fire_hub(st, hub, target, now, out)
 
 
@@ -1010,23 +1382,84 @@ def rebuild(st: PatientState, history: Iterable[Reading], *, now: datetime,
     sink: list[Effect] = []
     for r in sorted(history, key=lambda x: (x.measured_at, x.id)):
         _on_reading(st, r, now, sink, evaluate=False)
+    return _rebuilt(st, now, sink, open_escalations=open_escalations,
+                    hubs_last_seen=hubs_last_seen, timers=timers)
+
+
+#: A stored reading reduced to what the rules need (see
+#: ``gateway.store.sql.RuleRow``): ``(patient_id, id, hub_id, measured_at,
+#: received_at, ingested_at or None, source, flags, ((metric, value or None,
+#: special or None), ...))`` with instants as epoch seconds.
+Row = tuple[str, str, str, float, float, float | None, str, frozenset[Flag],
+            tuple[tuple[Metric, float | None, str | None], ...]]
+
+
+def rebuild_rows(st: PatientState, rows: Iterable[Row], *, now: datetime,
+                 open_escalations: Mapping[str, Severity | str] | None = None,
+                 hubs_last_seen: Mapping[str, datetime] | None = None,
+                 timers: Mapping[str, datetime] | None = None) -> PatientState:
+    """:func:`rebuild` from light rows instead of :class:`Reading` objects (bulk warm-up).
+
+    Same result as ``rebuild`` over the readings the rows stand for: the
+    values are derived as a step derives them and fed to the same storage
+    code, without building datetimes or evaluating rules.
+    """
+    sink: list[Effect] = []
+    t_now = now.timestamp()
+    device = ReadingSource.DEVICE
+    glucose, lo_flag, hi_flag, inf = Metric.GLUCOSE, Flag.GLUCOSE_LO, Flag.GLUCOSE_HI, math.inf
+    for _, rid, hub_id, t, received, ingested, source, flags, ms in sorted(
+            rows, key=lambda x: (x[3], x[1])):
+        vals: dict[Metric, float] = {}
+        physiologic = False
+        for metric, v, special in ms:  # as in _on_reading
+            if v is None:
+                if metric is not glucose:
+                    continue
+                if lo_flag in flags or special == "lo":
+                    v = -inf
+                elif hi_flag in flags or special == "hi":
+                    v = inf
+                else:
+                    continue
+            elif metric in PHYSIOLOGIC:
+                physiologic = True
+            vals[metric] = v
+        ct = ingested if ingested is not None else min(received, t_now)
+        _absorb(st, t, rid, hub_id, ct, flags, vals, physiologic and source == device, now,
+                sink, emit=False)
+    return _rebuilt(st, now, sink, open_escalations=open_escalations,
+                    hubs_last_seen=hubs_last_seen, timers=timers)
+
+
+def _rebuilt(st: PatientState, now: datetime, sink: list[Effect], *,
+             open_escalations: Mapping[str, Severity | str] | None,
+             hubs_last_seen: Mapping[str, datetime] | None,
+             timers: Mapping[str, datetime] | None) -> PatientState:
+    """The end of a rebuild: hub contacts, open escalations and timers taken as they are."""
     for hub, at in (hubs_last_seen or {}).items():
-        _hub_seen(st, hub, at.timestamp(), now, sink)
+        _hub_seen(st, hub, at.timestamp(), now, sink, emit=False)
     st.open = {k: Severity(v) for k, v in (open_escalations or {}).items()}
     t_now = now.timestamp()
     if st.no_data_due is not None and st.no_data_due <= t_now:
         st.no_data_fired = st.no_data_due
     if st.hub_rule is not None and isinstance(st.hub_rule.spec, HubOfflineSpec):
         after = st.hub_rule.spec.after.total_seconds()
-        for hub, seen in st.hub_seen.items():
-            if seen + after <= t_now:
-                st.hub_fired[hub] = seen + after
+        for h in st.hubs.values():
+            if h.seen is not None and h.seen + after <= t_now:
+                h.fired = h.seen + after
         if timers is not None:
-            st.hub_armed = {k.removeprefix(HUB_KEY_PREFIX): due.timestamp()
-                            for k, due in timers.items() if k.startswith(HUB_KEY_PREFIX)}
+            for h in st.hubs.values():
+                h.armed = None
+            for k, due in timers.items():
+                if k.startswith(HUB_KEY_PREFIX):
+                    name = k.removeprefix(HUB_KEY_PREFIX)
+                    h = st.hubs.get(name) or st.hubs.setdefault(name, _Hub())
+                    h.armed = due.timestamp()
         else:
-            st.hub_armed = {hub: seen + after for hub, seen in st.hub_seen.items()
-                            if seen + after > t_now}
+            for h in st.hubs.values():
+                h.armed = h.seen + after if h.seen is not None and h.seen + after > t_now \
+                    else None
     return st
 
 
@@ -1035,8 +1468,8 @@ def pending_timers(st: PatientState) -> list[ScheduleTimer]:
     out = []
     if st.no_data_due is not None and st.no_data_fired != st.no_data_due:
         out.append(ScheduleTimer(st.patient_id, NO_DATA_KEY, _dt(st.no_data_due)))
-    out += [ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub, _dt(due))
-            for hub, due in st.hub_armed.items()]
+    out += [ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub, _dt(h.armed))
+            for hub, h in st.hubs.items() if h.armed is not None]
     return out
 
 

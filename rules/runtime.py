@@ -32,6 +32,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from gateway.escalations import Action, Escalation, EscalationEvent, Trigger
@@ -48,6 +49,7 @@ from rules.engine import (
     mark_resolved,
     new_state,
     rebuild,
+    rebuild_rows,
     step,
 )
 from rules.engine import Escalation as Finding
@@ -138,7 +140,9 @@ class RulesRuntime:
         """Rebuild every patient of a practice in bulk (a worker taking over a shard).
 
         One query streams the practice's readings in the rules' window, ordered
-        by patient and time, instead of one query per patient.
+        by patient, instead of one query per patient.  A store that offers
+        ``practice_rule_rows`` hands over light rows (no :class:`Reading`, no
+        datetimes) that :func:`~rules.engine.rebuild_rows` feeds straight in.
         """
         patients = {p.id: p for p in self.store.list_patients(practice_id)}
         lister = getattr(self.store, "list_enrollments", None)
@@ -150,12 +154,16 @@ class RulesRuntime:
         open_by_patient: dict[str, dict[str, str]] = defaultdict(dict)
         for e in self.store.list_escalations(practice_id, limit=10_000_000):
             open_by_patient[e.patient_id][e.rule_id] = e.severity.value
-        history = self.store.practice_readings(practice_id, since=now - self._window)  # type: ignore[attr-defined]
+        light = getattr(self.store, "practice_rule_rows", None)
+        history: Iterable[Any] = (
+            light(practice_id, since=now - self._window) if light is not None else
+            self.store.practice_readings(practice_id, since=now - self._window))  # type: ignore[attr-defined]
+        patient_of = itemgetter(0) if light is not None else attrgetter("patient_id")
         with self._lock:
             current: str | None = None
-            batch: list[Reading] = []
+            batch: list[Any] = []
 
-            def finish(pid: str | None, rows: list[Reading]) -> None:
+            def finish(pid: str | None, rows: list[Any]) -> None:
                 if pid is None or pid not in patients:
                     return
                 p = patients[pid]
@@ -163,15 +171,19 @@ class RulesRuntime:
                                to_overrides(care_plans.get(pid, ())) if bulk else
                                overrides_from_store(self.store, pid, practice_id), now=now,
                                late_bound=self.late_bound)
-                rebuild(st, rows, now=now, open_escalations=open_by_patient.get(pid, {}))
+                if light is not None:
+                    rebuild_rows(st, rows, now=now, open_escalations=open_by_patient.get(pid, {}))
+                else:
+                    rebuild(st, rows, now=now, open_escalations=open_by_patient.get(pid, {}))
                 self.states[pid] = st
                 self._practice[pid] = practice_id
                 self._touched[pid] = now
 
             for r in history:
-                if r.patient_id != current:
+                pid = patient_of(r)
+                if pid != current:
                     finish(current, batch)
-                    current, batch = r.patient_id, []
+                    current, batch = pid, []
                 batch.append(r)
             finish(current, batch)
         return len(self.states)

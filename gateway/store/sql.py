@@ -54,6 +54,12 @@ from gateway.store.ingest_state import IngestStateMixin
 from gateway.store.paging_store import PagingStoreMixin
 from gateway.units import Metric, Unit
 
+#: A reading as the rules' bulk rebuild reads it (:meth:`SqlStore.practice_rule_rows`):
+#: ``(patient_id, id, hub_id, measured_at, received_at, ingested_at or None, source,
+#: flags, ((metric, value or None, special or None), ...))``, instants as epoch seconds.
+RuleRow = tuple[str, str, str, float, float, float | None, str, frozenset[Flag],
+                tuple[tuple[Metric, float | None, str | None], ...]]
+
 
 @dataclass(frozen=True, slots=True)
 class SeriesPoint:
@@ -488,6 +494,56 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
                          (practice_id, self._ts(since)))
         for r in rows:
             yield self._reading(r)
+
+    def practice_rule_rows(self, practice_id: str, since: datetime) -> Iterator[RuleRow]:
+        """What the rules engine needs of every reading of a practice measured since ``since``.
+
+        The bulk warm-up path (``RulesRuntime.warm``): no :class:`Reading`
+        objects, instants as epoch seconds, and the raw JSON parsed only for a
+        glucose reading without a number (its LO/HI).  Rows come by patient;
+        the order within a patient is not promised (the engine sorts).
+        """
+        metrics = tuple(Metric(c) for c in METRIC_COLUMNS)
+        glucose = METRIC_COLUMNS.index(Metric.GLUCOSE.value)
+        cols = ", ".join(METRIC_COLUMNS)
+        g = Metric.GLUCOSE.value
+        sql = (f"SELECT patient_id, id, hub_id, measured_at, received_at, ingested_at, source, "
+               f"flags, CASE WHEN {g} IS NULL AND raw LIKE ? THEN raw END, {cols} "
+               "FROM readings WHERE practice_id = ? AND measured_at >= ? "
+               "ORDER BY patient_id")
+        flag_sets: dict[str, frozenset[Flag]] = {"": frozenset()}
+        with self._tx() as cur:  # raw JSON only where a glucose value may be LO/HI
+            cur = self._exec(cur, sql, (f'%"{g}"%', practice_id, self._ts(since)))
+            while rows := cur.fetchmany(10_000):
+                yield from self._rule_rows(rows, metrics, glucose, flag_sets)
+
+    def _rule_rows(self, rows: Sequence[Sequence[Any]], metrics: tuple[Metric, ...],
+                   glucose: int, flag_sets: dict[str, frozenset[Flag]]) -> Iterator[RuleRow]:
+        epoch = self._epoch
+        for r in rows:
+            fl = flag_sets.get(r[7])
+            if fl is None:
+                fl = flag_sets[r[7]] = frozenset(Flag(f) for f in r[7].split(",") if f)
+            values = [(metrics[i], v, None) for i, v in enumerate(r[9:]) if v is not None]
+            if r[8] is not None and r[9 + glucose] is None:
+                raw = json.loads(r[8]).get(Metric.GLUCOSE.value)
+                if raw is not None:
+                    values.append((Metric.GLUCOSE, None, raw[2]))
+            m, rc, ingested = r[3], r[4], r[5]
+            yield (r[0], r[1], r[2],
+                   m.timestamp() if type(m) is datetime else epoch(m),
+                   rc.timestamp() if type(rc) is datetime else epoch(rc),
+                   None if ingested is None else
+                   ingested.timestamp() if type(ingested) is datetime else epoch(ingested),
+                   r[6], fl, tuple(values))
+
+    def _epoch(self, value: Any) -> float:
+        """A stored instant as epoch seconds (as ``_from_ts(value).timestamp()``)."""
+        if isinstance(value, datetime):
+            return value.timestamp()
+        dt = self._from_ts(value)
+        assert dt is not None
+        return dt.timestamp()
 
     def drop_readings_before(self, cutoff: datetime) -> int:
         """Retention: delete raw readings measured before ``cutoff``.

@@ -129,3 +129,31 @@ def test_medications_as_recorded_and_changes_since_the_last_call() -> None:
     assert "none recorded; review in the EHR" in build_callprep(
         patient, enrollment=enrollment, readings=readings, escalations=[], time_entries=[],
         device_days=[], since=NOW - timedelta(days=1), now=NOW).to_markdown()
+
+
+def test_single_low_glucose_is_a_talking_point_without_an_escalation() -> None:
+    """CLINICAL.md dm.glucose_low: one reading of 54-69 adds to call prep only."""
+    from gateway.model import DeviceKind, Measurement, Patient, Reading
+    from rules.engine import Escalation as Finding
+    from rules.engine import step
+    from tests.rules.harness import patient_state
+
+    readings = [Reading(id=f"g{i}", practice_id="p1", patient_id="pt1", device_serial="GLU-1",
+                        hub_id="hub-1", kind=DeviceKind.GLUCOMETER,
+                        measured_at=NOW - timedelta(days=3 - i), received_at=NOW,
+                        measurements=(Measurement(Metric.GLUCOSE, v),))
+                for i, v in enumerate((140.0, 62.0, 150.0))]
+    st = patient_state(("DM",), now=NOW - timedelta(days=4))
+    findings = []
+    for r in readings:
+        st, eff = step(st, r.__class__(**{**{f: getattr(r, f) for f in r.__dataclass_fields__},
+                                          "patient_id": st.patient_id}), r.measured_at)
+        findings += [e.rule_id for e in eff if isinstance(e, Finding)]
+    assert "dm.glucose_low" not in findings  # one low reading: no escalation
+    enrollment = Enrollment("pt1", "p1", frozenset({Program.RPM, Program.CCM}),
+                            frozenset({Condition.DM}), date(2026, 3, 1))
+    patient = Patient("pt1", "p1", "MRN-77123", "Ann", "Lee", None, "America/New_York")
+    prep = build_callprep(patient, enrollment=enrollment, readings=readings, escalations=[],
+                          time_entries=[], device_days=[], since=NOW - timedelta(days=30),
+                          now=NOW)
+    assert "1 glucose reading below 70 mg/dL" in prep.talking_points

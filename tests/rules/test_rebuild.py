@@ -18,6 +18,7 @@ from rules.engine import (
     history_needed,
     pending_timers,
     rebuild,
+    rebuild_rows,
     step,
 )
 from tests.rules.harness import patient_state, reading
@@ -112,3 +113,40 @@ def test_rebuild_gives_same_subsequent_effects(events: list, split: float, trim:
         assert {(e.key, e.due) for e in a if isinstance(e, ScheduleTimer)} == \
             {(e.key, e.due) for e in b if isinstance(e, ScheduleTimer)}
     assert live.state.open_escalations == other.state.open_escalations
+
+
+def _row(r: Reading) -> tuple:
+    """A reading as the store's ``practice_rule_rows`` hands it to ``rebuild_rows``."""
+    ms = tuple((m.metric, m.value, None if m.value is not None else m.special)
+               for m in r.measurements)
+    return (r.patient_id, r.id, r.hub_id, r.measured_at.timestamp(),
+            r.received_at.timestamp(),
+            None if r.ingested_at is None else r.ingested_at.timestamp(),
+            str(r.source), r.flags, ms)
+
+
+def snapshot(s: PatientState) -> tuple:
+    """Everything a state remembers, comparable."""
+    return ({m: x.entries for m, x in s.series.items()},
+            {m: x.entries for m, x in s.daily.items()},
+            s.newest, s.newest_day, s.last_qualifying, s.last_qualifying_day, s.no_data_due,
+            s.no_data_fired, {h: (x.seen, x.armed, x.fired) for h, x in s.hubs.items()},
+            s.open_escalations)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=st.lists(event, min_size=1, max_size=60))
+def test_rebuild_from_rows_equals_rebuild_from_readings(events: list) -> None:
+    stream = _stream(events)
+    now = stream[-1][0]
+    history = [r for _, r in stream]
+    history[len(history) // 2:] = [  # some stored readings carry their ingest time
+        Reading(**{**{f: getattr(r, f) for f in r.__dataclass_fields__}, "ingested_at": at})
+        for at, r in stream[len(history) // 2:]]
+    opened = {"bp.severe": "urgent"}
+    a = rebuild(patient_state(CONDITIONS, overrides=OVERRIDES, now=now), history, now=now,
+                open_escalations=opened)
+    b = rebuild_rows(patient_state(CONDITIONS, overrides=OVERRIDES, now=now),
+                     [_row(r) for r in reversed(history)], now=now, open_escalations=opened)
+    assert snapshot(a) == snapshot(b)
+    assert pending_timers(a) == pending_timers(b)

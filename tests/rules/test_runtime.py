@@ -128,3 +128,44 @@ def test_care_plan_override_applies_after_bulk_warm_and_lazy_load(store: Store) 
     lazy = RulesRuntime(store, clock=clock)
     lazy.on_committed(commit(store, [weight("w3", DAY2 + timedelta(hours=1), 90.0)], DAY2))
     assert store.list_escalations("p1", rule_id="chf.weight_gain_24h") == []
+
+
+def test_bulk_warm_from_store_rows_equals_rebuild_from_readings(store: Store) -> None:
+    from gateway.model import DeviceKind, Flag, Measurement, Reading, ReadingSource
+    from gateway.units import Metric
+    from tests.gateway.factories import bp
+    from tests.rules.test_rebuild import snapshot
+
+    seed_patient(store, tz="America/New_York")
+    store.upsert_enrollment(Enrollment("pt1", "p1", frozenset({Program.RPM}), frozenset(
+        {Condition.CHF, Condition.DM, Condition.HTN}), date(2026, 1, 1)))
+
+    def glucose(rid: str, at: datetime, value: float | None, special: str | None = None,
+                flags: frozenset = frozenset()) -> Reading:
+        return Reading(id=rid, practice_id="p1", patient_id="pt1", device_serial="GLU-1",
+                       hub_id="hub-2", kind=DeviceKind.GLUCOMETER, measured_at=at,
+                       received_at=at + timedelta(minutes=5), flags=flags,
+                       measurements=(Measurement(Metric.GLUCOSE, value, special=special),))
+
+    readings = []
+    for d in range(9):
+        at = DAY1 + timedelta(days=d)
+        readings += [weight(f"w{d}", at, 84.0 + d * 0.3),
+                     weight(f"m{d}", at + timedelta(hours=1), 90.0, source=ReadingSource.MANUAL),
+                     bp(f"b{d}", at + timedelta(hours=2), 150, 95, 72),
+                     glucose(f"g{d}", at + timedelta(hours=3), 65.0 + d)]
+    readings += [glucose("lo", DAY1 + timedelta(days=3, hours=5), None, "lo",
+                         frozenset({Flag.GLUCOSE_LO})),
+                 glucose("hi", DAY1 + timedelta(days=4, hours=5), None, "hi"),
+                 glucose("q", DAY1 + timedelta(days=5, hours=5), 40.0,
+                         flags=frozenset({Flag.QUESTIONABLE}))]
+    for r in readings:  # stored at several ingest times, some long after measurement
+        store.add_readings([r], r.measured_at + timedelta(hours=30 if r.id[0] == "g" else 0))
+    now = DAY1 + timedelta(days=9, hours=6)
+    warmed = RulesRuntime(store, clock=Clock(now))
+    assert warmed.warm("p1", now) == 1
+    lazy = RulesRuntime(store, clock=Clock(now))
+    loaded = lazy._load("pt1", now)
+    assert loaded is not None
+    assert snapshot(warmed.states["pt1"]) == snapshot(loaded)
+    assert warmed.states["pt1"].series  # the comparison saw data
