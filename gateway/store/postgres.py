@@ -92,6 +92,11 @@ class PostgresStore(SqlStore):
     def _q(self, sql: str) -> str:
         return sql.replace("?", "%s")
 
+    def _epoch_sql(self, column: str) -> str:
+        # numeric seconds with 6 decimals, correctly rounded to float8: the same double
+        # as Python's datetime.timestamp() of the value
+        return f"extract(epoch FROM {column})::float8"
+
     def billing_panel_inputs(self, practice_id: str, *, window: date, through: date,
                              month: date, entries_from: datetime, entries_to: datetime,
                              tz: ZoneInfo) -> PanelInputs:

@@ -507,7 +507,9 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
         glucose = METRIC_COLUMNS.index(Metric.GLUCOSE.value)
         cols = ", ".join(METRIC_COLUMNS)
         g = Metric.GLUCOSE.value
-        sql = (f"SELECT patient_id, id, hub_id, measured_at, received_at, ingested_at, source, "
+        ep = self._epoch_sql
+        sql = (f"SELECT patient_id, id, hub_id, {ep('measured_at')}, {ep('received_at')}, "
+               f"{ep('ingested_at')}, source, "
                f"flags, CASE WHEN {g} IS NULL AND raw LIKE ? THEN raw END, {cols} "
                "FROM readings WHERE practice_id = ? AND measured_at >= ? "
                "ORDER BY patient_id")
@@ -531,11 +533,16 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
                     values.append((Metric.GLUCOSE, None, raw[2]))
             m, rc, ingested = r[3], r[4], r[5]
             yield (r[0], r[1], r[2],
-                   m.timestamp() if type(m) is datetime else epoch(m),
-                   rc.timestamp() if type(rc) is datetime else epoch(rc),
+                   m if type(m) is float else epoch(m),
+                   rc if type(rc) is float else epoch(rc),
                    None if ingested is None else
-                   ingested.timestamp() if type(ingested) is datetime else epoch(ingested),
+                   ingested if type(ingested) is float else epoch(ingested),
                    r[6], fl, tuple(values))
+
+    def _epoch_sql(self, column: str) -> str:
+        """SQL for a stored instant as the database can best hand it to :meth:`_epoch`
+        (the column itself here; a dialect may compute epoch seconds)."""
+        return column
 
     def _epoch(self, value: Any) -> float:
         """A stored instant as epoch seconds (as ``_from_ts(value).timestamp()``)."""

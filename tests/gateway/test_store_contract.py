@@ -320,3 +320,18 @@ def test_complex_ccm_months(store: Store) -> None:
     assert s.clear_complex_ccm_month("p1", "pt1", date(2026, 1, 1)) is False
     assert s.clear_complex_ccm_month("p1", "pt2", date(2026, 3, 1)) is False  # other practice
     assert s.complex_ccm_months("p2") == {"pt2": [date(2026, 3, 1)]}
+
+
+@hsettings(max_examples=10, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(micros=st.lists(st.integers(min_value=0, max_value=10**13), min_size=1, max_size=20,
+                       unique=True))
+def test_rule_rows_instants_are_the_exact_timestamps(store: Store, micros: list[int]) -> None:
+    """The warm-up rows carry epoch seconds equal (as doubles) to ``timestamp()``."""
+    seed_patient(store)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    readings = [weight(f"us-{m}", base + timedelta(microseconds=m)) for m in micros]
+    store.add_readings(readings, base)
+    rows = {r[1]: r for r in store.practice_rule_rows("p1", since=base)}  # type: ignore[attr-defined]
+    for r in readings:
+        assert rows[r.id][3] == r.measured_at.timestamp()
+        assert rows[r.id][4] == r.received_at.timestamp()
