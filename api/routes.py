@@ -563,6 +563,32 @@ def medication_public(m: Medication, now: datetime) -> MedicationPublic:
                             stop_reason=m.stop_reason, active=m.active_at(now))
 
 
+def record_medication(ctx: Any, principal: Principal, audit: Any, patient_id: str, *,
+                      name: str, dose: str = "", frequency: str = "",
+                      started_on: date | None = None, note: str = "") -> Medication:
+    """Store a medication for one of the practice's patients and audit it (API and web)."""
+    ctx.store.get_patient(patient_id, principal.practice_id)
+    m = Medication(practice_id=principal.practice_id, patient_id=patient_id, name=name.strip(),
+                   recorded_by=principal.user_id, recorded_at=ctx.clock(), dose=dose.strip(),
+                   frequency=frequency.strip(), started_on=started_on, note=note)
+    mid = ctx.store.add_medication(m)
+    audit.record(principal, "create", "medication", str(mid), patient_id)
+    return replace(m, id=mid)
+
+
+def end_medication(ctx: Any, principal: Principal, audit: Any, patient_id: str, *,
+                   medication_id: int, reason: str) -> Medication:
+    """Mark one of the patient's medications stopped now and audit it (API and web)."""
+    m = ctx.store.get_medication(medication_id, principal.practice_id)
+    if m.patient_id != patient_id:
+        raise NotFound(f"medication {medication_id}")
+    ctx.store.stop_medication(medication_id, principal.practice_id, principal.user_id,
+                              ctx.clock(), reason.strip())
+    audit.record(principal, "update", "medication", str(medication_id), patient_id)
+    stopped: Medication = ctx.store.get_medication(medication_id, principal.practice_id)
+    return stopped
+
+
 @patients_router.get("/{patient_id}/medications", response_model=list[MedicationPublic])
 def list_medications(patient_id: PathId, ctx: Ctx, principal: ClinicalUser,
                      audit: Audit) -> list[MedicationPublic]:
@@ -580,14 +606,10 @@ def list_medications(patient_id: PathId, ctx: Ctx, principal: ClinicalUser,
 def add_medication(patient_id: PathId, body: MedicationCreate, ctx: Ctx,
                    principal: CareTeamUser, audit: Audit) -> MedicationPublic:
     """Record a medication the patient takes (care team; e.g. reconciled on a call)."""
-    ctx.store.get_patient(patient_id, principal.practice_id)
-    now = ctx.clock()
-    m = Medication(practice_id=principal.practice_id, patient_id=patient_id, name=body.name,
-                   recorded_by=principal.user_id, recorded_at=now, dose=body.dose,
-                   frequency=body.frequency, started_on=body.started_on, note=body.note)
-    mid = ctx.store.add_medication(m)
-    audit.record(principal, "create", "medication", str(mid), patient_id)
-    return medication_public(replace(m, id=mid), now)
+    m = record_medication(ctx, principal, audit, patient_id, name=body.name, dose=body.dose,
+                          frequency=body.frequency, started_on=body.started_on,
+                          note=body.note)
+    return medication_public(m, m.recorded_at)
 
 
 @patients_router.post("/{patient_id}/medications/{medication_id}/stop",
@@ -595,15 +617,9 @@ def add_medication(patient_id: PathId, body: MedicationCreate, ctx: Ctx,
 def stop_medication(patient_id: PathId, medication_id: PathInt, body: MedicationStop, *,
                     ctx: Ctx, principal: CareTeamUser, audit: Audit) -> MedicationPublic:
     """Mark a medication stopped now (kept in the history)."""
-    m = ctx.store.get_medication(medication_id, principal.practice_id)
-    if m.patient_id != patient_id:
-        raise NotFound(f"medication {medication_id}")
-    now = ctx.clock()
-    ctx.store.stop_medication(medication_id, principal.practice_id, principal.user_id, now,
-                              body.reason)
-    audit.record(principal, "update", "medication", str(medication_id), patient_id)
-    return medication_public(ctx.store.get_medication(medication_id, principal.practice_id),
-                             now)
+    m = end_medication(ctx, principal, audit, patient_id, medication_id=medication_id,
+                       reason=body.reason)
+    return medication_public(m, m.stopped_at or ctx.clock())
 
 
 # -- complex CCM care plans -----------------------------------------------------------

@@ -21,6 +21,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import Auditor, Ctx
+from api.routes import end_medication, record_medication
 from api.schemas import PathId
 from api.security import ForbiddenError, Principal, Role
 from api.web import WebUser, _care_team, _check_csrf, _render
@@ -28,7 +29,6 @@ from gateway.billing.from_store import practice_month, practice_month_codes
 from gateway.billing.model import MonthReport
 from gateway.billing.rules import BillingMonth
 from gateway.model import Program
-from gateway.store.api_store import Medication
 
 billing_web_router = APIRouter(include_in_schema=False)
 
@@ -144,7 +144,7 @@ def log_time(patient_id: PathId, *, ctx: Ctx, request: Request, principal: WebUs
 
 
 @billing_web_router.post("/patients/{patient_id}/medications")
-def record_medication(patient_id: PathId, *, ctx: Ctx, request: Request, principal: WebUser,
+def record_medication_form(patient_id: PathId, *, ctx: Ctx, request: Request, principal: WebUser,
                       name: Annotated[str, Form(min_length=1, max_length=200)],
                       dose: Annotated[str, Form(max_length=100)] = "",
                       frequency: Annotated[str, Form(max_length=100)] = "",
@@ -152,12 +152,8 @@ def record_medication(patient_id: PathId, *, ctx: Ctx, request: Request, princip
     """Record a medication from the call-prep page (e.g. reconciled on the call)."""
     _care_team(principal)
     _check_csrf(ctx, principal, csrf)
-    ctx.store.get_patient(patient_id, principal.practice_id)
-    mid = ctx.store.add_medication(Medication(
-        practice_id=principal.practice_id, patient_id=patient_id, name=name.strip(),
-        recorded_by=principal.user_id, recorded_at=ctx.clock(), dose=dose.strip(),
-        frequency=frequency.strip()))
-    Auditor(ctx, request).record(principal, "create", "medication", str(mid), patient_id)
+    record_medication(ctx, principal, Auditor(ctx, request), patient_id, name=name,
+                      dose=dose, frequency=frequency)
     return RedirectResponse(f"/patients/{patient_id}/call-prep?logged="
                             f"{quote('Medication recorded.')}", status_code=303)
 
@@ -170,12 +166,7 @@ def stop_medication_form(patient_id: PathId, medication_id: int, *, ctx: Ctx, re
     """Mark a medication stopped from the call-prep page."""
     _care_team(principal)
     _check_csrf(ctx, principal, csrf)
-    med = ctx.store.get_medication(medication_id, principal.practice_id)
-    if med.patient_id != patient_id:
-        raise HTTPException(404, "no such medication")
-    ctx.store.stop_medication(medication_id, principal.practice_id, principal.user_id,
-                              ctx.clock(), reason.strip())
-    Auditor(ctx, request).record(principal, "update", "medication", str(medication_id),
-                                 patient_id)
+    end_medication(ctx, principal, Auditor(ctx, request), patient_id,
+                   medication_id=medication_id, reason=reason)
     return RedirectResponse(f"/patients/{patient_id}/call-prep?logged="
                             f"{quote('Medication marked stopped.')}", status_code=303)
