@@ -98,6 +98,10 @@ def split_sql(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
+#: Bound on :attr:`SqlStore._known_masks` (patient-months; ~100 bytes each).
+_KNOWN_MASKS_MAX = 200_000
+
+
 class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiStoreMixin,
                PagingStoreMixin, Store):
     """Dialect-independent store logic."""
@@ -106,6 +110,10 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
 
     def __init__(self) -> None:
         self._tz_cache: dict[str, ZoneInfo] = {}
+        #: Device-day bits known to be committed in device_day_months, per (patient,
+        #: month): a batch whose days are all known skips the upsert (bits are only
+        #: ever set, so a known bit never needs writing again).
+        self._known_masks: dict[tuple[str, date], int] = {}
         self._init_escalation_hooks()
 
     # -- dialect hooks -----------------------------------------------------
@@ -381,15 +389,23 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
                 first[r.id] = r
         if not first:
             return AddResult((), tuple(duplicates))
+        written: dict[tuple[str, date], int] = {}
         with self._tx() as cur:
             new = self._store_new(cur, first, ingested_at)
             stored = {r.id for r in new}
             duplicates.extend(rid for rid in first if rid not in stored)
             if new:
-                self._bump_rollup(cur, new)
+                written = self._bump_rollup(cur, new)
+        known = self._known_masks  # only after the commit: a rollback must not count
+        if len(known) + len(written) > _KNOWN_MASKS_MAX:
+            known.clear()
+        for key, bits in written.items():
+            known[key] = known.get(key, 0) | bits
         return AddResult(tuple(r.id for r in new), tuple(duplicates))
 
-    def _bump_rollup(self, cur: Any, readings: Sequence[Reading]) -> None:
+    def _bump_rollup(self, cur: Any, readings: Sequence[Reading]) -> dict[tuple[str, date], int]:
+        """Add the readings to reading_days and their device days to the month masks;
+        return the mask bits written (for :attr:`_known_masks` once committed)."""
         zones = self._patient_zones(cur, {r.patient_id for r in readings})
         counts: Counter[tuple[str, str, date, str, bool]] = Counter()
         for r in readings:
@@ -412,12 +428,15 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
             key = (patient, day.replace(day=1))
             row = masks.setdefault(key, [practice, patient, self._d(key[1]), 0])
             row[3] |= 1 << (day.day - 1)
-        if masks:
+        known = self._known_masks
+        todo = {k: r for k, r in masks.items() if known.get(k, 0) & r[3] != r[3]}
+        if todo:
             cur.executemany(self._q(
                 "INSERT INTO device_day_months (practice_id, patient_id, month, days) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT (patient_id, month) "
                 "DO UPDATE SET days = device_day_months.days | excluded.days"),
-                sorted(tuple(r) for r in masks.values()))
+                sorted(tuple(r) for r in todo.values()))
+        return {k: r[3] for k, r in todo.items()}
 
     def _reading(self, r: Sequence[Any]) -> Reading:
         n = len(READING_COLUMNS)

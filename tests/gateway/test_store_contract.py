@@ -335,3 +335,25 @@ def test_rule_rows_instants_are_the_exact_timestamps(store: Store, micros: list[
     for r in readings:
         assert rows[r.id][3] == r.measured_at.timestamp()
         assert rows[r.id][4] == r.received_at.timestamp()
+
+
+def test_device_day_mask_survives_a_rolled_back_batch(store: Store,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mask bits are remembered (to skip rewriting them) only once committed."""
+    seed_patient(store, tz="UTC")
+    s: Any = store
+    bump = s._bump_rollup
+
+    def bump_then_fail(cur: Any, readings: Any) -> Any:
+        bump(cur, readings)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(s, "_bump_rollup", bump_then_fail)
+    with pytest.raises(RuntimeError):
+        store.add_readings([weight("a", datetime(2026, 3, 5, 12, tzinfo=UTC))], T0)
+    monkeypatch.setattr(s, "_bump_rollup", bump)
+    assert s.device_days("p1", date(2026, 3, 1), date(2026, 3, 31)) == {}
+    store.add_readings([weight("b", datetime(2026, 3, 5, 13, tzinfo=UTC))], T0)
+    store.add_readings([weight("c", datetime(2026, 3, 5, 14, tzinfo=UTC))], T0)  # known: skipped
+    assert s.device_days("p1", date(2026, 3, 1), date(2026, 3, 31)) == {
+        "pt1": [date(2026, 3, 5)]}
