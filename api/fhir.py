@@ -1,4 +1,5 @@
-"""FHIR R4 export of readings (Observations) and escalations (Flag + Task).
+"""FHIR R4 export of readings (Observations), escalations (Flag + Task) and the
+medications as recorded (MedicationStatement).
 
 How this works and what was chosen:
 
@@ -35,6 +36,7 @@ from typing import Any
 
 from gateway.escalations import Escalation, Severity, Status
 from gateway.model import Device, DeviceKind, Flag, Patient, Reading
+from gateway.store.api_store import Medication
 from gateway.store.base import NotFound
 from gateway.units import Metric
 
@@ -49,6 +51,7 @@ READING_SYSTEM = "urn:vitalgate:reading"
 SERIAL_SYSTEM = "urn:vitalgate:device-serial"
 HUB_SYSTEM = "urn:vitalgate:hub"
 ESCALATION_SYSTEM = "urn:vitalgate:escalation"
+MEDICATION_SYSTEM = "urn:vitalgate:medication"
 _NS = uuid.UUID("6f1c0e1e-6d5a-4d7b-9a57-1f0c9e0d2a11")
 
 #: Default meter limits for LO / HI glucose when the device did not state them (mg/dL).
@@ -292,9 +295,47 @@ def escalations_bundle(patient: Patient, escalations: Iterable[Escalation]) -> d
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
+def medication_resource(m: Medication, patient: Patient) -> dict[str, Any]:
+    """A ``MedicationStatement`` for a medication as the care team recorded it."""
+    period: dict[str, str] = {}
+    if m.started_on is not None:
+        period["start"] = m.started_on.isoformat()
+    if m.stopped_at is not None:
+        period["end"] = _instant(m.stopped_at)
+    res: dict[str, Any] = {
+        "resourceType": "MedicationStatement",
+        "identifier": [{"system": MEDICATION_SYSTEM, "value": str(m.id)}],
+        "status": "active" if m.stopped_at is None else "stopped",
+        "medicationCodeableConcept": {"text": m.name},
+        "subject": _patient_ref(patient),
+        "dateAsserted": _instant(m.recorded_at),
+    }
+    if period:
+        res["effectivePeriod"] = period
+    dosage = ", ".join(x for x in (m.dose, m.frequency) if x)
+    if dosage:
+        res["dosage"] = [{"text": dosage}]
+    if m.stop_reason:
+        res["statusReason"] = [{"text": m.stop_reason}]
+    if m.note:
+        res["note"] = [{"text": m.note}]
+    return res
+
+
+def medications_bundle(patient: Patient, medications: Iterable[Medication]) -> dict[str, Any]:
+    """A transaction Bundle of MedicationStatements (conditional PUT by identifier)."""
+    return {"resourceType": "Bundle", "type": "transaction",
+            "entry": [_entry(medication_resource(m, patient), MEDICATION_SYSTEM, str(m.id))
+                      for m in medications]}
+
+
 def patient_bundle(store: Any, patient: Patient, *, what: str = "readings",
                    since: datetime | None = None) -> dict[str, Any]:
-    """A patient's export from the store: readings (with their Devices) or escalations."""
+    """A patient's export from the store: readings (with their Devices), escalations, or
+    the medications as recorded."""
+    if what == "medications":
+        return medications_bundle(patient, store.list_medications(patient.id,
+                                                                  patient.practice_id))
     if what == "escalations":
         return escalations_bundle(patient, store.list_escalations(
             patient.practice_id, patient_id=patient.id, status=list(Status), limit=10_000))

@@ -38,7 +38,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                                        "by identifier, so re-exports never duplicate).")
     fhir.add_argument("--patient", required=True, help="patient id")
     fhir.add_argument("--since", help="only readings measured at or after (ISO 8601 with zone)")
-    fhir.add_argument("--what", choices=["readings", "escalations"], default="readings")
+    fhir.add_argument("--what", choices=["readings", "escalations", "medications"],
+                      default="readings")
     fhir.add_argument("--compact", action="store_true", help="one-line JSON")
     add_database_option(fhir)
     fhir.set_defaults(func=_export)

@@ -1013,14 +1013,19 @@ def call_prep(patient_id: PathId, ctx: Ctx, principal: ClinicalUser, audit: Audi
 @patients_router.get("/{patient_id}/fhir")
 def fhir_export(patient_id: PathId, *, ctx: Ctx, principal: ReaderUser, audit: Audit,
                 since: Aware | None = None,
-                what: Annotated[str, Query(pattern="^(readings|escalations)$")] = "readings",
+                what: Annotated[str, Query(pattern="^(readings|escalations|medications)$")]
+                = "readings",
                 ) -> dict[str, Any]:
-    """FHIR R4 transaction Bundle: readings as Observations, or escalations as Flag + Task.
+    """FHIR R4 transaction Bundle: readings as Observations, escalations as Flag + Task, or
+    the medications as recorded as MedicationStatements.
 
     Conditional PUTs by identifier, so a re-export never duplicates in the EHR.
     """
     if since is not None and since.tzinfo is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "since needs a zone offset")
+    if what == "medications" and principal.role not in (Role.ADMIN, Role.PHYSICIAN,
+                                                         Role.COORDINATOR):
+        raise ForbiddenError("medications are for the clinical team")
     patient = ctx.store.get_patient(patient_id, principal.practice_id)
     audit.record(principal, "export", "fhir", what, patient_id)
     return patient_bundle(ctx.store, patient, what=what, since=since)

@@ -128,6 +128,7 @@ ENDPOINTS: list[Endpoint] = [
     Endpoint("call_prep", "GET", PAT + "/call-prep", CLINICAL),
     Endpoint("fhir", "GET", PAT + "/fhir", READERS),
     Endpoint("fhir", "GET", PAT + "/fhir?what=escalations", READERS),
+    Endpoint("fhir", "GET", PAT + "/fhir?what=medications", CLINICAL),
     Endpoint("billing", "GET", P + "/billing/2026-02", BILLING, scoped=False),
     Endpoint("billing", "GET", P + "/billing/2026-02/summary", BILLING, scoped=False),
     Endpoint("billing", "GET", P + "/billing/2026-02?patient_id={patient}", BILLING),

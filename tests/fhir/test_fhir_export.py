@@ -170,3 +170,37 @@ def test_cli_refuses_bad_since(tmp_path: Path, since: str) -> None:
                          text=True)
     assert bad.returncode == 2 and "--since" in bad.stderr
 
+
+
+def test_medications_export_as_medication_statements(tmp_path: Path) -> None:
+    from fhir.resources.R4B.medicationstatement import MedicationStatement
+
+    from api.fhir import patient_bundle
+    from gateway.model import Patient as P
+    from gateway.model import Practice
+    from gateway.store.api_store import Medication
+
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}")
+    store.migrate()
+    store.upsert_practice(Practice("p1", "P", "UTC"))
+    patient = P("pt1", "p1", "MRN-1", "Ann", "Lee", None, "UTC")
+    store.upsert_patient(patient)
+    a = store.add_medication(Medication("p1", "pt1", "Furosemide", "u1", T, dose="40 mg",  # type: ignore[attr-defined]
+                                        frequency="once daily", started_on=T.date(),
+                                        note="from discharge summary"))
+    b = store.add_medication(Medication("p1", "pt1", "Lisinopril", "u1", T))  # type: ignore[attr-defined]
+    store.stop_medication(b, "p1", "u2", T + timedelta(days=2), "cough")  # type: ignore[attr-defined]
+    bundle = patient_bundle(store, patient, what="medications")
+    Bundle.model_validate(bundle)
+    first, second = (MedicationStatement.model_validate(e["resource"])
+                     for e in bundle["entry"])
+    assert first.status == "active" and first.dosage[0].text == "40 mg, once daily"
+    assert first.medicationCodeableConcept.text == "Furosemide"
+    assert first.identifier[0].value == str(a) and first.note[0].text == "from discharge summary"
+    assert second.status == "stopped" and second.statusReason[0].text == "cough"
+    assert second.effectivePeriod.end is not None
+    assert [e["request"]["url"] for e in bundle["entry"]] == [
+        f"MedicationStatement?identifier=urn:vitalgate:medication|{a}",
+        f"MedicationStatement?identifier=urn:vitalgate:medication|{b}"]
+    assert patient_bundle(store, patient, what="medications") == bundle  # re-export: same
+    store.close()
