@@ -20,7 +20,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from gateway.model import Device, DeviceAssignment, DeviceKind, Hub, Reading
-from gateway.store.base import Conflict, NotFound
+from gateway.store.base import Conflict, NotFound, Where
 from gateway.units import Metric
 
 #: Roles a user can hold.  ``hub`` is for MQTT credentials only; the HTTP API refuses it.
@@ -142,6 +142,9 @@ class ApiStoreMixin:
         def _d(self, d: date | None) -> Any: ...
         def _from_d(self, value: Any) -> date | None: ...
         def _reading(self, r: Sequence[Any]) -> Reading: ...
+        def _readings_query(self, patient_id: str, practice_id: str | None,
+                            start: datetime | None, end: datetime | None,
+                            metric: Metric | None) -> Where: ...
 
     # -- users -------------------------------------------------------------
     def _user(self, r: Sequence[Any]) -> User:
@@ -175,12 +178,9 @@ class ApiStoreMixin:
 
     def get_user(self, user_id: str, practice_id: str | None = None) -> User:
         """A user (of ``practice_id`` when given) or :class:`NotFound`."""
-        sql = f"SELECT {_USER_COLS} FROM users WHERE id = ?"
-        params: list[Any] = [user_id]
-        if practice_id is not None:
-            sql += " AND practice_id = ?"
-            params.append(practice_id)
-        return self._user(self._one(sql, params, f"user {user_id}"))
+        q = Where(f"SELECT {_USER_COLS} FROM users WHERE id = ?", [user_id])
+        q.eq("practice_id", practice_id)
+        return self._user(self._one(q.sql, q.params, f"user {user_id}"))
 
     def get_user_by_email(self, email: str) -> User:
         """The user with this e-mail (case-insensitive) or :class:`NotFound`."""
@@ -218,23 +218,13 @@ class ApiStoreMixin:
         offset: int = 0,
     ) -> list[AuditEntry]:
         """Audit entries of a practice, newest first, with optional filters."""
-        sql = f"SELECT {_AUDIT_COLS} FROM audit_log WHERE practice_id = ?"
-        params: list[Any] = [practice_id]
-        for col, value in (("user_id", user_id), ("patient_id", patient_id),
-                           ("resource_type", resource_type)):
-            if value is not None:
-                sql += f" AND {col} = ?"
-                params.append(value)
-        if since is not None:
-            sql += " AND at >= ?"
-            params.append(self._ts(since))
-        if until is not None:
-            sql += " AND at < ?"
-            params.append(self._ts(until))
-        sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
-        params.extend([int(limit), int(offset)])
+        q = Where(f"SELECT {_AUDIT_COLS} FROM audit_log WHERE practice_id = ?", [practice_id])
+        q.eq("user_id", user_id).eq("patient_id", patient_id).eq("resource_type", resource_type)
+        q.cond("at >= ?", self._ts(since)).cond("at < ?", self._ts(until))
+        q.sql += " ORDER BY id DESC LIMIT ? OFFSET ?"
+        q.params.extend([int(limit), int(offset)])
         out = []
-        for r in self._all(sql, params):
+        for r in self._all(q.sql, q.params):
             at = self._from_ts(r[1])
             assert at is not None
             out.append(AuditEntry(id=int(r[0]), at=at, practice_id=r[2], user_id=r[3],
@@ -403,25 +393,13 @@ class ApiStoreMixin:
         limit: int = 100,
     ) -> list[Reading]:
         """Readings oldest first, keyset-paginated after (measured_at, id) of the last seen."""
-        from gateway.store.sql import READING_COLUMNS
-
-        sql = (f"SELECT {', '.join(READING_COLUMNS)} FROM readings WHERE patient_id = ? "
-               "AND practice_id = ?")
-        params: list[Any] = [patient_id, practice_id]
-        if start is not None:
-            sql += " AND measured_at >= ?"
-            params.append(self._ts(start))
-        if end is not None:
-            sql += " AND measured_at < ?"
-            params.append(self._ts(end))
-        if metric is not None:
-            sql += f" AND {Metric(metric).value} IS NOT NULL"
+        q = self._readings_query(patient_id, practice_id, start, end, metric)
         if after is not None:
-            sql += " AND (measured_at > ? OR (measured_at = ? AND id > ?))"
-            params.extend([self._ts(after[0]), self._ts(after[0]), after[1]])
-        sql += " ORDER BY measured_at, id LIMIT ?"
-        params.append(int(limit))
-        return [self._reading(r) for r in self._all(sql, params)]
+            q.sql += " AND (measured_at > ? OR (measured_at = ? AND id > ?))"
+            q.params.extend([self._ts(after[0]), self._ts(after[0]), after[1]])
+        q.sql += " ORDER BY measured_at, id LIMIT ?"
+        q.params.append(int(limit))
+        return [self._reading(r) for r in self._all(q.sql, q.params)]
 
     def latest_device_readings(self, serial: str, practice_id: str) -> Reading | None:
         """The most recent reading of a device (for device health), if any."""

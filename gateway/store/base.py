@@ -40,6 +40,39 @@ class StoreError(Exception):
     """Base of the store's errors."""
 
 
+@dataclass(slots=True)
+class Where:
+    """A query with optional filters appended as ``AND`` clauses (``?`` placeholders).
+
+    ``eq`` and ``among`` add nothing for ``None``, so "scoped to a practice when
+    given" or "of these patients when given" is one call instead of an ``if``.
+    """
+
+    sql: str
+    params: list[Any]
+
+    def cond(self, condition: str, value: Any) -> Where:
+        """``AND condition`` (one ``?``) with ``value`` unless ``value`` is None."""
+        if value is not None:
+            self.sql += f" AND {condition}"
+            self.params.append(value)
+        return self
+
+    def eq(self, column: str, value: Any) -> Where:
+        """``AND column = value`` unless ``value`` is None."""
+        return self.cond(f"{column} = ?", value)
+
+    def among(self, column: str, values: Sequence[Any] | None) -> Where:
+        """``AND column IN (values)`` unless ``values`` is None (empty: no rows)."""
+        if values is not None:
+            if values:
+                self.sql += f" AND {column} IN ({', '.join('?' * len(values))})"
+                self.params.extend(values)
+            else:
+                self.sql += " AND 1 = 0"
+        return self
+
+
 class NotFound(StoreError):
     """The requested row does not exist (or is not visible to this practice)."""
 

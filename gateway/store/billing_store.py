@@ -22,6 +22,7 @@ import numpy.typing as npt
 from gateway.billing.bulk import NO_DATE, PanelInputs
 from gateway.billing.model import Performer, TimeEntry
 from gateway.model import Condition, Program
+from gateway.store.base import Where
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,15 +116,11 @@ class BillingStoreMixin:
                              patient_ids: list[str] | None = None) -> list[tuple[Any, ...]]:
         """:meth:`device_day_masks` as the driver returns the rows (months through
         :meth:`_from_d`)."""
-        sql = ("SELECT patient_id, month, days FROM device_day_months WHERE practice_id = ? "
-               "AND month >= ? AND month <= ?")
-        params: list[Any] = [practice_id, self._d(start.replace(day=1)), self._d(end)]
-        if patient_ids is not None:
-            if not patient_ids:
-                return []
-            sql += f" AND patient_id IN ({', '.join('?' * len(patient_ids))})"
-            params.extend(patient_ids)
-        rows: list[tuple[Any, ...]] = self._all(sql, params)
+        q = Where("SELECT patient_id, month, days FROM device_day_months WHERE practice_id = ? "
+                  "AND month >= ? AND month <= ?",
+                  [practice_id, self._d(start.replace(day=1)), self._d(end)])
+        q.among("patient_id", patient_ids)
+        rows: list[tuple[Any, ...]] = self._all(q.sql, q.params)
         return rows
 
     def billing_panel_inputs(self, practice_id: str, *, window: date, through: date,
@@ -215,18 +212,12 @@ class BillingStoreMixin:
                            month: date | None = None) -> dict[str, list[date]]:
         """Per patient, the first days of the recorded complex-care-plan months (of one
         month only when ``month`` is given), oldest first."""
-        sql = "SELECT patient_id, month FROM complex_ccm_months WHERE practice_id = ?"
-        params: list[Any] = [practice_id]
-        if month is not None:
-            sql += " AND month = ?"
-            params.append(self._d(month.replace(day=1)))
-        if patient_ids is not None:
-            if not patient_ids:
-                return {}
-            sql += f" AND patient_id IN ({', '.join('?' * len(patient_ids))})"
-            params.extend(patient_ids)
+        q = Where("SELECT patient_id, month FROM complex_ccm_months WHERE practice_id = ?",
+                  [practice_id])
+        q.eq("month", None if month is None else self._d(month.replace(day=1)))
+        q.among("patient_id", patient_ids)
         out: dict[str, list[date]] = defaultdict(list)
-        for pid, first in self._all(sql + " ORDER BY patient_id, month", params):
+        for pid, first in self._all(q.sql + " ORDER BY patient_id, month", q.params):
             out[pid].append(self._from_d(first))
         return dict(out)
 
@@ -267,10 +258,8 @@ class BillingStoreMixin:
     def list_time_entries(self, practice_id: str, start: datetime, end: datetime,
                           patient_id: str | None = None) -> list[StoredTimeEntry]:
         """Entries started in ``[start, end)`` (of one patient when given), oldest first."""
-        sql = (f"SELECT {_TE_COLS} FROM time_entries WHERE practice_id = ? AND started_at >= ? "
-               "AND started_at < ?")
-        params: list[Any] = [practice_id, self._ts(start), self._ts(end)]
-        if patient_id is not None:
-            sql += " AND patient_id = ?"
-            params.append(patient_id)
-        return [self._te(r) for r in self._all(sql + " ORDER BY started_at, id", params)]
+        q = Where(f"SELECT {_TE_COLS} FROM time_entries WHERE practice_id = ? "
+                  "AND started_at >= ? AND started_at < ?",
+                  [practice_id, self._ts(start), self._ts(end)])
+        q.eq("patient_id", patient_id)
+        return [self._te(r) for r in self._all(q.sql + " ORDER BY started_at, id", q.params)]

@@ -29,7 +29,7 @@ from gateway.escalations import (
     apply_action,
     open_from,
 )
-from gateway.store.base import NotFound
+from gateway.store.base import NotFound, Where
 
 #: Called inside the transaction of every escalation change: (cursor, escalation, event).
 EscalationHook = Callable[[Any, Escalation, EscalationEvent], None]
@@ -189,12 +189,9 @@ class EscalationStoreMixin:
                    disposition: Disposition | None = None) -> Escalation:
         """Apply a person's action; raises NotFound or LifecycleError."""
         with self._tx() as cur:
-            sql = f"SELECT {_ESC_COLS} FROM escalations WHERE id = ?"
-            params: list[Any] = [escalation_id]
-            if practice_id is not None:
-                sql += " AND practice_id = ?"
-                params.append(practice_id)
-            row = self._exec(cur, sql + self._for_update, params).fetchone()
+            q = Where(f"SELECT {_ESC_COLS} FROM escalations WHERE id = ?", [escalation_id])
+            q.eq("practice_id", practice_id)
+            row = self._exec(cur, q.sql + self._for_update, q.params).fetchone()
             if row is None:
                 raise NotFound(f"escalation {escalation_id}")
             esc, event = apply_action(self._esc(row), action, actor, now, assignee=assignee,
@@ -204,12 +201,9 @@ class EscalationStoreMixin:
 
     def get_escalation(self, escalation_id: str, practice_id: str | None = None) -> Escalation:
         """One escalation (of a practice when given) or NotFound."""
-        sql = f"SELECT {_ESC_COLS} FROM escalations WHERE id = ?"
-        params: list[Any] = [escalation_id]
-        if practice_id is not None:
-            sql += " AND practice_id = ?"
-            params.append(practice_id)
-        rows = self._all(sql, params)
+        q = Where(f"SELECT {_ESC_COLS} FROM escalations WHERE id = ?", [escalation_id])
+        q.eq("practice_id", practice_id)
+        rows = self._all(q.sql, q.params)
         if not rows:
             raise NotFound(f"escalation {escalation_id}")
         return self._esc(rows[0])
@@ -228,41 +222,25 @@ class EscalationStoreMixin:
         offset: int = 0,
     ) -> list[Escalation]:
         """The queue: most severe first, then oldest first."""
-        sql = f"SELECT {_ESC_COLS} FROM escalations WHERE practice_id = ?"
-        params: list[Any] = [practice_id]
-        if status is not None:
-            statuses = [status] if isinstance(status, Status) else list(status)
-            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
-            params.extend(s.value for s in statuses)
-        if severity is not None:
-            sql += " AND severity = ?"
-            params.append(Severity(severity).value)
-        if assignee is not None:
-            sql += " AND assignee = ?"
-            params.append(assignee)
-        if patient_id is not None:
-            sql += " AND patient_id = ?"
-            params.append(patient_id)
-        if patient_ids is not None:
-            if not patient_ids:
-                return []
-            sql += f" AND patient_id IN ({', '.join('?' * len(patient_ids))})"
-            params.extend(patient_ids)
-        if rule_id is not None:
-            sql += " AND rule_id = ?"
-            params.append(rule_id)
-        sql += " ORDER BY severity_rank DESC, opened_at, id LIMIT ? OFFSET ?"
-        params.extend([int(limit), int(offset)])
-        return [self._esc(r) for r in self._all(sql, params)]
+        statuses = (None if status is None else
+                    [status] if isinstance(status, Status) else list(status))
+        q = Where(f"SELECT {_ESC_COLS} FROM escalations WHERE practice_id = ?", [practice_id])
+        q.among("status", None if statuses is None else [s.value for s in statuses])
+        q.eq("severity", None if severity is None else Severity(severity).value)
+        q.eq("assignee", assignee).eq("patient_id", patient_id).among("patient_id", patient_ids)
+        q.eq("rule_id", rule_id)
+        q.sql += " ORDER BY severity_rank DESC, opened_at, id LIMIT ? OFFSET ?"
+        q.params.extend([int(limit), int(offset)])
+        return [self._esc(r) for r in self._all(q.sql, q.params)]
 
     def count_escalations(
         self, practice_id: str,
         status: Sequence[Status] = (Status.OPEN, Status.ACKNOWLEDGED),
     ) -> int:
         """How many escalations of a practice are in ``status`` (the queue's size)."""
-        rows = self._all(f"SELECT COUNT(*) FROM escalations WHERE practice_id = ? AND status IN "
-                         f"({', '.join('?' * len(status))})",
-                         (practice_id, *(s.value for s in status)))
+        q = Where("SELECT COUNT(*) FROM escalations WHERE practice_id = ?", [practice_id])
+        q.among("status", [s.value for s in status])
+        rows = self._all(q.sql, q.params)
         return int(rows[0][0])
 
     def escalation_events(self, escalation_id: str) -> list[EscalationEvent]:

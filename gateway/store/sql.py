@@ -47,6 +47,7 @@ from gateway.store.base import (
     QuarantineItem,
     Store,
     StoreError,
+    Where,
 )
 from gateway.store.billing_store import BillingStoreMixin
 from gateway.store.escalation_store import EscalationStoreMixin
@@ -237,12 +238,9 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
 
     def get_patient(self, patient_id: str, practice_id: str | None = None) -> Patient:
         """Return a patient (scoped to a practice when given) or raise NotFound."""
-        sql = f"SELECT {self._PATIENT_COLS} FROM patients WHERE id = ?"
-        params: list[Any] = [patient_id]
-        if practice_id is not None:
-            sql += " AND practice_id = ?"
-            params.append(practice_id)
-        return self._patient(self._one(sql, params, f"patient {patient_id}"))
+        q = Where(f"SELECT {self._PATIENT_COLS} FROM patients WHERE id = ?", [patient_id])
+        q.eq("practice_id", practice_id)
+        return self._patient(self._one(q.sql, q.params, f"patient {patient_id}"))
 
     def list_patients(self, practice_id: str) -> list[Patient]:
         """Patients of a practice ordered by id."""
@@ -472,22 +470,21 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
         practice_id: str | None = None,
     ) -> list[Reading]:
         """Readings of a patient in ``[start, end)``, oldest first."""
-        sql = f"SELECT {_READING_SELECT} FROM readings WHERE patient_id = ?"
-        params: list[Any] = [patient_id]
-        if practice_id is not None:
-            sql += " AND practice_id = ?"
-            params.append(practice_id)
-        if start is not None:
-            sql += " AND measured_at >= ?"
-            params.append(self._ts(start))
-        if end is not None:
-            sql += " AND measured_at < ?"
-            params.append(self._ts(end))
+        q = self._readings_query(patient_id, practice_id, start, end, metric)
+        q.sql += " ORDER BY measured_at, id LIMIT ?"
+        q.params.append(int(limit))
+        return [self._reading(r) for r in self._all(q.sql, q.params)]
+
+    def _readings_query(self, patient_id: str, practice_id: str | None,
+                        start: datetime | None, end: datetime | None,
+                        metric: Metric | None) -> Where:
+        """SELECT of a patient's readings in ``[start, end)`` (carrying ``metric``)."""
+        q = Where(f"SELECT {_READING_SELECT} FROM readings WHERE patient_id = ?", [patient_id])
+        q.eq("practice_id", practice_id)
+        q.cond("measured_at >= ?", self._ts(start)).cond("measured_at < ?", self._ts(end))
         if metric is not None:
-            sql += f" AND {Metric(metric).value} IS NOT NULL"
-        sql += " ORDER BY measured_at, id LIMIT ?"
-        params.append(int(limit))
-        return [self._reading(r) for r in self._all(sql, params)]
+            q.sql += f" AND {Metric(metric).value} IS NOT NULL"
+        return q
 
     def metric_series(self, patient_id: str, metric: Metric, start: datetime, end: datetime,
                       tz: str) -> list[SeriesPoint]:
@@ -658,17 +655,11 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
         self, status: str | None = "pending", practice_id: str | None = None, limit: int = 100
     ) -> list[QuarantineItem]:
         """Quarantined items, newest first."""
-        sql = f"SELECT {self._Q_COLS} FROM quarantine WHERE 1 = 1"
-        params: list[Any] = []
-        if status is not None:
-            sql += " AND status = ?"
-            params.append(status)
-        if practice_id is not None:
-            sql += " AND practice_id = ?"
-            params.append(practice_id)
-        sql += " ORDER BY received_at DESC, id DESC LIMIT ?"
-        params.append(int(limit))
-        return [self._qitem(r) for r in self._all(sql, params)]
+        q = Where(f"SELECT {self._Q_COLS} FROM quarantine WHERE 1 = 1", [])
+        q.eq("status", status).eq("practice_id", practice_id)
+        q.sql += " ORDER BY received_at DESC, id DESC LIMIT ?"
+        q.params.append(int(limit))
+        return [self._qitem(r) for r in self._all(q.sql, q.params)]
 
     def get_quarantine(self, item_id: int) -> QuarantineItem:
         """One quarantined item or NotFound."""
