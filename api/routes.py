@@ -631,11 +631,16 @@ def _complex_months(ctx: Any, practice_id: str, patient_id: str) -> list[str]:
     return [f"{d:%Y-%m}" for d in months]
 
 
-def _month_start(text: str) -> date:
+def billing_month(text: str) -> BillingMonth:
+    """``YYYY-MM`` from a request, or 422 (years 1900-2199, as for instants)."""
     try:
-        return BillingMonth.parse(text).first_day
+        month = BillingMonth.parse(text)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    if not 1900 <= month.year < 2200:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "month must be between 1900 and 2200")
+    return month
 
 
 @patients_router.get("/{patient_id}/ccm-complex-months", response_model=list[str])
@@ -654,7 +659,7 @@ def set_complex_ccm_month(patient_id: PathId, month: MonthPath, ctx: Ctx,
     """Record that the complex CCM care plan was established or revised in ``month``
     (physicians; idempotent)."""
     ctx.store.get_patient(patient_id, principal.practice_id)
-    first = _month_start(month)
+    first = billing_month(month).first_day
     ctx.store.set_complex_ccm_month(principal.practice_id, patient_id, first,
                                     principal.user_id, ctx.clock())
     audit.record(principal, "update", "care_plan", f"ccm-complex:{month}", patient_id)
@@ -667,7 +672,7 @@ def clear_complex_ccm_month(patient_id: PathId, month: MonthPath, ctx: Ctx,
     """Withdraw a month recorded in error (physicians)."""
     ctx.store.get_patient(patient_id, principal.practice_id)
     if not ctx.store.clear_complex_ccm_month(principal.practice_id, patient_id,
-                                             _month_start(month)):
+                                             billing_month(month).first_day):
         raise NotFound(f"complex CCM month {month}")
     audit.record(principal, "delete", "care_plan", f"ccm-complex:{month}", patient_id)
     return _complex_months(ctx, principal.practice_id, patient_id)
@@ -1036,14 +1041,11 @@ billing_router = APIRouter(prefix="/billing", tags=["billing"])
 
 @billing_router.get("/{month}")
 def month_billing(
-    month: Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")], ctx: Ctx, principal: BillingUser,
+    month: MonthPath, ctx: Ctx, principal: BillingUser,
     audit: Audit, patient_id: QueryId = None,
 ) -> list[dict[str, Any]]:
     """Month-end billing per enrolled patient: billable codes with the evidence behind them."""
-    try:
-        when = BillingMonth.parse(month)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    when = billing_month(month)
     if patient_id is not None:
         ctx.store.get_patient(patient_id, principal.practice_id)
     reports = practice_month(ctx.store, principal.practice_id, when,
@@ -1054,16 +1056,13 @@ def month_billing(
 
 @billing_router.get("/{month}/summary")
 def month_billing_summary(
-    month: Annotated[str, Path(pattern=r"^\d{4}-\d{2}$")], ctx: Ctx, principal: BillingUser,
+    month: MonthPath, ctx: Ctx, principal: BillingUser,
     audit: Audit,
 ) -> dict[str, Any]:
     """Month-end totals and every enrolled patient's billable codes and units (no
     reasons: ``GET /billing/{month}?patient_id=`` explains one patient).  Computed for
     the whole practice at once; the same decisions as the full reports."""
-    try:
-        when = BillingMonth.parse(month)
-    except ValueError as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
+    when = billing_month(month)
     codes = practice_month_codes(ctx.store, principal.practice_id, when)
     audit.record(principal, "list", "billing", f"{month}/summary")
     return {"month": month, "totals": codes.totals(),

@@ -21,7 +21,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import Auditor, Ctx
-from api.routes import end_medication, record_medication
+from api.routes import billing_month, end_medication, record_medication
 from api.schemas import PathId
 from api.security import ForbiddenError, Principal, Role
 from api.web import WebUser, _care_team, _check_csrf, _render
@@ -44,10 +44,7 @@ def _month(text: str | None, now: datetime) -> BillingMonth:
     if not text:
         first = now.date().replace(day=1) - timedelta(days=1)  # default: last month
         return BillingMonth(first.year, first.month)
-    try:
-        return BillingMonth.parse(text)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from exc
+    return billing_month(text)
 
 
 def report_rows(reports: list[MonthReport]) -> list[dict[str, str]]:

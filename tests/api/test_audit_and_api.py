@@ -371,3 +371,12 @@ def test_complex_ccm_months_recorded_by_physicians(env: Env) -> None:
         and a.resource_id.startswith("ccm-complex")]
     assert ("update", "ccm-complex:2026-03") in actions
     assert ("delete", "ccm-complex:2026-02") in actions
+
+
+@pytest.mark.parametrize("path", ["/billing/0001-01", "/billing/0001-01/summary",
+                                  "/billing/2200-01/summary"])
+def test_billing_months_out_of_range_are_422_not_500(env: Env, path: str) -> None:
+    """Found by the fuzz suite: year 1 minus the 400-day history underflowed."""
+    resp = env.client.get(P + path, headers=env.headers(env.a, "biller"))
+    assert resp.status_code == 422, resp.text
+    assert "between 1900 and 2200" in resp.text
