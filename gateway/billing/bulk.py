@@ -45,7 +45,9 @@ CODES: tuple[str, ...] = (
 _COL = {code: i for i, code in enumerate(CODES)}
 #: "No date" in the ordinal-date arrays (real ordinals are >= 1).
 NO_DATE = -1
-_PROGRAM = {Program.RPM: 0, Program.CCM: 1, Program.PCM: 2}
+#: Column of each program in :attr:`PanelInputs.te_program` (``Program`` is a str enum:
+#: the stored text looks it up too).
+PROGRAM_COLUMN: dict[str, int] = {Program.RPM: 0, Program.CCM: 1, Program.PCM: 2}
 _FAR = np.iinfo(np.int64).max
 
 
@@ -252,8 +254,8 @@ def panel_inputs(
     for pid, entries in time_entries.items():
         i = index.get(pid)
         if i is not None:
-            te.extend((i, _PROGRAM[e.program], e.performed_by == Performer.PHYSICIAN, e.minutes,
-                       e.interactive, e.started_at.astimezone(tz).date().toordinal())
+            te.extend((i, PROGRAM_COLUMN[e.program], e.performed_by == Performer.PHYSICIAN,
+                       e.minutes, e.interactive, e.started_at.astimezone(tz).date().toordinal())
                       for e in entries)
     return PanelInputs(
         patient_ids=[p.patient_id for p in profiles],
@@ -268,11 +270,13 @@ def panel_inputs(
                                dtype=np.bool_),
         day_patient=np.array(dp, dtype=np.int64),
         day=np.array(dd, dtype=np.int64),
-        **_entry_arrays(te),
+        **entry_arrays(te),
     )
 
 
-def _entry_arrays(rows: Sequence[tuple[int, int, bool, int, bool, int]]) -> dict[str, Any]:
+def entry_arrays(rows: Sequence[tuple[int, int, bool, int, bool, int]]) -> dict[str, Any]:
+    """The ``te_*`` fields of :class:`PanelInputs` from ``(patient index, program column,
+    physician, minutes, interactive, local day)`` rows."""
     cols = list(zip(*rows, strict=True)) if rows else [(), (), (), (), (), ()]
     return {
         "te_patient": np.array(cols[0], dtype=np.int64),

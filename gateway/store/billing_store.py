@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import numpy.typing as npt
 
-from gateway.billing.bulk import NO_DATE, PanelInputs
+from gateway.billing.bulk import NO_DATE, PROGRAM_COLUMN, PanelInputs, entry_arrays
 from gateway.billing.model import Performer, TimeEntry
 from gateway.model import Condition, Program
 from gateway.store.base import Where
@@ -52,28 +52,16 @@ class StoredTimeEntry:
                          self.interactive, Performer(self.performed_by), str(self.id))
 
 
-#: Column of each program in :attr:`PanelInputs.te_program`.
-_PROGRAM_COLUMN = {Program.RPM.value: 0, Program.CCM.value: 1, Program.PCM.value: 2}
 _CONDITIONS = frozenset(c.value for c in Condition)
 
 
 def days_of_masks(patient: npt.NDArray[np.int64], first: npt.NDArray[np.int64],
                   mask: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64],
                                                         npt.NDArray[np.int64]]:
-    """(patient, day ordinal) pairs of the set bits of month masks (vectorised
-    :func:`days_of_mask`; ``first`` is each mask's first-of-month ordinal)."""
+    """(patient, day ordinal) pairs of the set bits of month masks (bit ``d - 1`` is day
+    ``d``; ``first`` is each mask's first-of-month ordinal)."""
     row, bit = np.nonzero((mask[:, None] >> np.arange(31, dtype=np.int64)) & 1)
     return patient[row], first[row] + bit
-
-
-def days_of_mask(first: date, mask: int) -> list[date]:
-    """The days of the month starting ``first`` whose bit (``day - 1``) is set in ``mask``."""
-    days = []
-    while mask:
-        low = mask & -mask
-        days.append(first + timedelta(days=low.bit_length() - 1))
-        mask ^= low
-    return days
 
 
 _TE_COLS = ("id, practice_id, patient_id, user_id, program, activity, started_at, minutes, "
@@ -95,11 +83,15 @@ class BillingStoreMixin:
     def device_days(self, practice_id: str, start: date, end: date,
                     patient_ids: list[str] | None = None) -> dict[str, list[date]]:
         """Per patient, local days ``start..end`` with a device-transmitted reading."""
+        rows = self.device_day_masks(practice_id, start, end, patient_ids)
+        row, day = days_of_masks(np.arange(len(rows), dtype=np.int64),
+                                 np.array([r[1].toordinal() for r in rows], dtype=np.int64),
+                                 np.array([r[2] for r in rows], dtype=np.int64))
         out: dict[str, list[date]] = defaultdict(list)
-        for pid, first, mask in self.device_day_masks(practice_id, start, end, patient_ids):
-            for day in days_of_mask(first, mask):
-                if start <= day <= end:
-                    out[pid].append(day)
+        lo, hi = start.toordinal(), end.toordinal()
+        for r, d in zip(row.tolist(), day.tolist(), strict=True):
+            if lo <= d <= hi:
+                out[rows[r][0]].append(date.fromordinal(d))
         return {pid: sorted(days) for pid, days in out.items()}
 
     def device_day_masks(self, practice_id: str, start: date, end: date,
@@ -166,10 +158,9 @@ class BillingStoreMixin:
                          "started_at FROM time_entries WHERE practice_id = ? "
                          "AND started_at >= ? AND started_at < ?",
                          (practice_id, self._ts(entries_from), self._ts(entries_to)))
-        entries = [(index[pid], _PROGRAM_COLUMN[program], who == physician, minutes,
+        entries = [(index[pid], PROGRAM_COLUMN[program], who == physician, minutes,
                     bool(live), self._from_ts(at).astimezone(tz).toordinal())
                    for pid, program, who, minutes, live, at in rows if pid in index]
-        te: list[Any] = list(zip(*entries, strict=True)) if entries else [()] * 6
         return PanelInputs(
             patient_ids=ids,
             rpm=np.array(cols[0], dtype=np.bool_), ccm=np.array(cols[1], dtype=np.bool_),
@@ -177,16 +168,17 @@ class BillingStoreMixin:
             n_conditions=np.array(cols[3], dtype=np.int64),
             consent=np.array(cols[4], dtype=np.int64),
             monitoring_start=np.array(cols[5], dtype=np.int64),
-            complex_month=np.isin(np.arange(len(ids)), [
-                index[pid] for pid in self.complex_ccm_months(practice_id, month=month)
-                if pid in index]),
-            day_patient=day_patient[keep], day=day[keep],
-            te_patient=np.array(te[0], dtype=np.int64),
-            te_program=np.array(te[1], dtype=np.int64),
-            te_physician=np.array(te[2], dtype=np.bool_),
-            te_minutes=np.array(te[3], dtype=np.int64),
-            te_interactive=np.array(te[4], dtype=np.bool_),
-            te_local_day=np.array(te[5], dtype=np.int64))
+            complex_month=self._complex_month_mask(practice_id, month, index),
+            day_patient=day_patient[keep], day=day[keep], **entry_arrays(entries))
+
+    def _complex_month_mask(self, practice_id: str, month: date,
+                            index: dict[str, int]) -> npt.NDArray[np.bool_]:
+        """Per patient of ``index``: is a complex CCM care plan recorded for ``month``."""
+        out = np.zeros(len(index), dtype=np.bool_)
+        for pid in self.complex_ccm_months(practice_id, month=month):
+            if pid in index:
+                out[index[pid]] = True
+        return out
 
     # -- complex CCM care-plan months -------------------------------------------
     def set_complex_ccm_month(self, practice_id: str, patient_id: str, month: date,

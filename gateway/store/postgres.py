@@ -143,9 +143,7 @@ class PostgresStore(SqlStore):
             patient_ids=ids_text, rpm=patients[:, 0] == 1, ccm=patients[:, 1] == 1,
             pcm=patients[:, 2] == 1, n_conditions=patients[:, 3], consent=patients[:, 4],
             monitoring_start=patients[:, 5],
-            complex_month=np.isin(np.arange(len(ids_text)), [
-                index[pid] for pid in self.complex_ccm_months(practice_id, month=month)
-                if pid in index]),
+            complex_month=self._complex_month_mask(practice_id, month, index),
             day_patient=day_patient[keep], day=day[keep],
             te_patient=entry_patient[known], te_program=entries[:, 0],
             te_physician=entries[:, 1] == 1, te_minutes=entries[:, 2],
