@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TypeVar
 
 from gateway.model import Reading
 from gateway.store import NewQuarantine, Store
@@ -37,6 +38,7 @@ from gateway.wire import (
     WireDevices,
     WireError,
     WireReadings,
+    WireStatus,
     decode_devices,
     decode_readings,
     decode_status,
@@ -65,6 +67,10 @@ Consumer = Callable[[Sequence[Reading]], None]
 def payload_text(payload: bytes, limit: int = QUARANTINE_PAYLOAD_MAX) -> str:
     """Payload as storable text: first ``limit`` bytes, bad UTF-8 and NUL replaced."""
     return payload[:limit].decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
+#: A decoded hub payload that names its hub (status or devices).
+_Payload = TypeVar("_Payload", WireStatus, WireDevices)
 
 
 @dataclass(slots=True)
@@ -231,14 +237,23 @@ class Pipeline:
                 clock_offset_s=d.clock_offset_s, firmware=d.firmware, model=d.model,
                 manufacturer=d.manufacturer))
 
-    def _handle_status(self, msg: InboundMessage, topic: Topic, work: _Work) -> None:
-        st = decode_status(msg.payload, expected_hub=topic.hub_id)
-        if isinstance(st, WireError):
-            self._wire_error(msg, st, work, topic.hub_id)
-            return
-        if self.registry.hub(st.hub_id) is None:
+    def _from_registered_hub(self, decoded: _Payload | WireError, msg: InboundMessage,
+                             topic: Topic, work: _Work) -> _Payload | None:
+        """A decoded status/devices payload of a registered hub; otherwise ``None`` and
+        the message is quarantined with its reason."""
+        if isinstance(decoded, WireError):
+            self._wire_error(msg, decoded, work, topic.hub_id)
+            return None
+        if self.registry.hub(decoded.hub_id) is None:
             work.quarantine.append(self._quarantine(
-                msg, UNKNOWN_HUB, f"hub {st.hub_id!r} is not registered", field="hub_id"))
+                msg, UNKNOWN_HUB, f"hub {decoded.hub_id!r} is not registered", field="hub_id"))
+            return None
+        return decoded
+
+    def _handle_status(self, msg: InboundMessage, topic: Topic, work: _Work) -> None:
+        st = self._from_registered_hub(decode_status(msg.payload, expected_hub=topic.hub_id),
+                                       msg, topic, work)
+        if st is None:
             return
         work.hub_status.append(HubStatus(
             hub_id=st.hub_id, state=st.state, at=st.at or msg.received_at,
@@ -246,13 +261,9 @@ class Pipeline:
             agent_version=st.agent_version))
 
     def _handle_devices(self, msg: InboundMessage, topic: Topic, work: _Work) -> None:
-        devs = decode_devices(msg.payload, expected_hub=topic.hub_id)
-        if isinstance(devs, WireError):
-            self._wire_error(msg, devs, work, topic.hub_id)
-            return
-        if self.registry.hub(devs.hub_id) is None:
-            work.quarantine.append(self._quarantine(
-                msg, UNKNOWN_HUB, f"hub {devs.hub_id!r} is not registered", field="hub_id"))
+        devs = self._from_registered_hub(
+            decode_devices(msg.payload, expected_hub=topic.hub_id), msg, topic, work)
+        if devs is None:
             return
         work.device_status.extend(_device_statuses(devs))
 
