@@ -80,8 +80,7 @@ def billing_page(ctx: Ctx, request: Request, principal: WebUser,
     shown = ids[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
     reports = practice_month(ctx.store, principal.practice_id, when, patient_ids=shown)
     Auditor(ctx, request).record(principal, "list", "billing", str(when))
-    patients = {p.id: p for p in (ctx.store.get_patient(pid, principal.practice_id)
-                                  for pid in shown)}
+    patients = {p.id: p for p in ctx.store.list_patients(principal.practice_id, shown)}
     return _render(ctx, request, "billing.html", principal, month=str(when),
                    reports=[r.to_dict() for r in reports], patients=patients,
                    totals=sorted(codes.totals().items()), billing=codes.patients_billing(),

@@ -18,7 +18,6 @@ from gateway.billing.bulk import PanelCodes, evaluate_panel
 from gateway.billing.evaluate import evaluate_month
 from gateway.billing.model import BillingProfile, MonthReport, TimeEntry
 from gateway.billing.rules import DEFAULT_RULES, BillingMonth, BillingRules
-from gateway.store.base import NotFound
 
 #: How far back device days are read to place RPM periods and the one-time 99453.
 HISTORY = timedelta(days=400)
@@ -53,22 +52,11 @@ def practice_month(store: Any, practice_id: str, month: BillingMonth, *,
     and the evidence (or for the enrolled patients among ``patient_ids``)."""
     practice = store.get_practice(practice_id)
     tz = ZoneInfo(practice.timezone)
-    if patient_ids is None:
-        patients = {p.id: p for p in store.list_patients(practice_id)}
-        enrollments = [e for e in store.list_enrollments(practice_id)
-                       if e.patient_id in patients]
-    else:
-        patients, enrollments = {}, []
-        for pid in sorted(set(patient_ids)):
-            try:
-                patient, enrollment = (store.get_patient(pid, practice_id),
-                                       store.get_enrollment(pid))
-            except NotFound:
-                continue
-            if enrollment.practice_id == practice_id:
-                patients[pid] = patient
-                enrollments.append(enrollment)
-        patient_ids = list(patients)
+    patients = {p.id: p for p in store.list_patients(practice_id, patient_ids)}
+    enrollments = [e for e in store.list_enrollments(practice_id, patient_ids)
+                   if e.patient_id in patients]
+    if patient_ids is not None:
+        patient_ids = [e.patient_id for e in enrollments]
     first = month.first_day - HISTORY
     # all days the store holds around the month: the evaluation decides what counts
     days = store.device_days(practice_id, first, month.last_day + HISTORY, patient_ids)

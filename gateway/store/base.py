@@ -166,8 +166,9 @@ class Store(ABC):
         """Return a patient (of ``practice_id`` when given) or raise :class:`NotFound`."""
 
     @abstractmethod
-    def list_patients(self, practice_id: str) -> list[Patient]:
-        """Patients of a practice, ordered by id."""
+    def list_patients(self, practice_id: str,
+                      patient_ids: Sequence[str] | None = None) -> list[Patient]:
+        """Patients of a practice (those of ``patient_ids`` when given), ordered by id."""
 
     @abstractmethod
     def upsert_enrollment(self, enrollment: Enrollment) -> None:

@@ -242,11 +242,13 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
         q.eq("practice_id", practice_id)
         return self._patient(self._one(q.sql, q.params, f"patient {patient_id}"))
 
-    def list_patients(self, practice_id: str) -> list[Patient]:
-        """Patients of a practice ordered by id."""
-        rows = self._all(f"SELECT {self._PATIENT_COLS} FROM patients WHERE practice_id = ? "
-                         "ORDER BY id", (practice_id,))
-        return [self._patient(r) for r in rows]
+    def list_patients(self, practice_id: str,
+                      patient_ids: Sequence[str] | None = None) -> list[Patient]:
+        """Patients of a practice (those of ``patient_ids`` when given) ordered by id."""
+        q = Where(f"SELECT {self._PATIENT_COLS} FROM patients WHERE practice_id = ?",
+                  [practice_id])
+        q.among("id", patient_ids)
+        return [self._patient(r) for r in self._all(q.sql + " ORDER BY id", q.params)]
 
     def upsert_enrollment(self, enrollment: Enrollment) -> None:
         """Create or replace a patient's enrolment."""
@@ -278,11 +280,14 @@ class SqlStore(IngestStateMixin, BillingStoreMixin, EscalationStoreMixin, ApiSto
                       (patient_id,), f"enrollment of {patient_id}")
         return self._enrollment(r)
 
-    def list_enrollments(self, practice_id: str) -> list[Enrollment]:
-        """Enrolments of a practice, by patient id."""
-        rows = self._all(f"SELECT {self._ENR_COLS} FROM enrollments WHERE practice_id = ? "
-                         "ORDER BY patient_id", (practice_id,))
-        return [self._enrollment(r) for r in rows]
+    def list_enrollments(self, practice_id: str,
+                         patient_ids: Sequence[str] | None = None) -> list[Enrollment]:
+        """Enrolments of a practice (of ``patient_ids`` when given), by patient id."""
+        q = Where(f"SELECT {self._ENR_COLS} FROM enrollments WHERE practice_id = ?",
+                  [practice_id])
+        q.among("patient_id", patient_ids)
+        return [self._enrollment(r)
+                for r in self._all(q.sql + " ORDER BY patient_id", q.params)]
 
     def _enrollment(self, r: Sequence[Any]) -> Enrollment:
         from gateway.model import Condition
