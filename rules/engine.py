@@ -50,7 +50,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from statistics import median
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from gateway.escalations import Severity
@@ -130,9 +130,8 @@ class Change(StrEnum):
     UPGRADED = "upgraded"  # higher severity while open (re-page)
 
 
-@dataclass(frozen=True, slots=True)
-class EvidenceReading:
-    """One reading value used by a rule."""
+class EvidenceReading(NamedTuple):
+    """One reading value used by a rule (a named tuple: built many times per alert)."""
 
     reading_id: str
     measured_at: datetime
@@ -170,9 +169,11 @@ class Escalation:
                 "readings": [r.to_json() for r in self.readings], "values": dict(self.values)}
 
 
-@dataclass(frozen=True, slots=True)
-class ScheduleTimer:
-    """Ask the timer service to deliver ``TimerFired(key, due)`` at ``due``."""
+class ScheduleTimer(NamedTuple):
+    """Ask the timer service to deliver ``TimerFired(key, due)`` at ``due``.
+
+    A named tuple (immutable, and cheap to build: one per patient and day).
+    """
 
     patient_id: str
     key: str
@@ -273,6 +274,21 @@ class Series:
         a = self.cols
         n = len(self.ids)
         return (a[i], self.ids[i], a[n + i], int(a[2 * n + i]))
+
+    def evidence(self, metric: Metric, i: int,
+                 pred: Callable[[float], bool] | None = None) -> list[EvidenceReading]:
+        """The values from index ``i`` on (those ``pred`` accepts) as evidence."""
+        a, ids = self.cols, self.ids
+        n = len(ids)
+        name = str(metric)
+        value, isfinite = text.value, math.isfinite
+        out = []
+        for k in range(i, n):
+            v = a[n + k]
+            if pred is None or pred(v):
+                out.append(EvidenceReading(ids[k], _dt(a[k]), name, v if isfinite(v) else None,
+                                           value(metric, v)))
+        return out
 
     def between(self, lo: float, hi: float) -> list[Entry]:
         """Entries with ``lo <= time <= hi``."""
@@ -919,6 +935,14 @@ def _absorb(st: PatientState, t: float, rid: str, hub_id: str, ct: float,  # noq
     return day, new_first
 
 
+# Enum members as module constants: ``Metric.GLUCOSE`` is a class attribute
+# lookup through the enum machinery (~10x a global), and these run per reading.
+_GLUCOSE = Metric.GLUCOSE
+_GLUCOSE_LO, _GLUCOSE_HI = Flag.GLUCOSE_LO, Flag.GLUCOSE_HI
+_DEVICE = ReadingSource.DEVICE
+_INF = math.inf
+
+
 def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], *,
                 evaluate: bool) -> None:
     t = r.measured_at.timestamp()
@@ -926,7 +950,9 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
     # time), not when the hub got it from the device: a hub draining a
     # backlog after days offline is online now, and must not fire
     # hub.offline once per old reading.
-    contact = r.ingested_at if r.ingested_at is not None else min(r.received_at, now)
+    contact = r.ingested_at
+    if contact is None:
+        contact = min(r.received_at, now)
     # One pass over the measurements: values for the rules (glucose LO/HI as
     # -inf/+inf), whether the reading qualifies (billing: a device reading with
     # a physiologic value) and whether it carries a special value.
@@ -935,22 +961,26 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
     physiologic = special = False
     for m in r.measurements:
         v = m.value
-        if m.special is not None:
-            special = True
+        metric = m.metric
         if v is None:
-            if m.metric is not Metric.GLUCOSE:
+            sp = m.special
+            special = special or sp is not None
+            if metric is not _GLUCOSE:
                 continue
-            if Flag.GLUCOSE_LO in flags or m.special == "lo":
-                v = -math.inf
-            elif Flag.GLUCOSE_HI in flags or m.special == "hi":
-                v = math.inf
+            if _GLUCOSE_LO in flags or sp == "lo":
+                v = -_INF
+            elif _GLUCOSE_HI in flags or sp == "hi":
+                v = _INF
             else:
                 continue
-        elif m.metric in PHYSIOLOGIC:
-            physiologic = True
-        vals[m.metric] = v
+        else:
+            if m.special is not None:
+                special = True
+            if metric in PHYSIOLOGIC:
+                physiologic = True
+        vals[metric] = v
     day, new_first = _absorb(st, t, r.id, r.hub_id, contact.timestamp(), flags, vals,
-                             physiologic and r.source == ReadingSource.DEVICE, now, out,
+                             physiologic and r.source == _DEVICE, now, out,
                              emit=evaluate)
     if day < 0 or not evaluate:
         return
@@ -1101,9 +1131,10 @@ class _Ctx:
         assert isinstance(d, Daily)
         lowest = st.newest_day - st.day_keep
         backs = (spec.days_back, *spec.fallback_days)
-        # The changed day itself, and every later day whose reference it can be.
-        days = [changed_day, *sorted(x for x in {changed_day + k for k in backs} if x in d)]
-        for day in days:
+        # The changed day itself, and every later day whose reference it can be
+        # (none when it is the newest day: the common, in-order case).
+        later = sorted({changed_day + k for k in backs}) if changed_day < st.newest_day else ()
+        for day in (changed_day, *later):
             cur = d.get(day)
             if cur is None:
                 continue
@@ -1177,15 +1208,15 @@ class _Ctx:
         ndays = len(set(main.day_slice(i0)))
         if ndays < spec.min_days:
             return
-        per = {m: self._window(m, spec.days) for m in spec.metrics}
+        per = {m: (main, i0) if k == 0 else self._window(m, spec.days)
+               for k, m in enumerate(spec.metrics)}
         means = {m: sum(s.value_slice(i)) / (len(s) - i)
                  for m, (s, i) in per.items() if s is not None and len(s) > i}
         fired = [c for c in spec.clauses
                  if c.metric in means and _predicate(c)(means[c.metric])]
         if not fired:
             return
-        ev = [_ev(m, s.entry(j)) for m, (s, i) in per.items() if s is not None
-              for j in range(i, len(s))]
+        ev = [e for m, (s, i) in per.items() if s is not None for e in s.evidence(m, i)]
         mean_txt = ", ".join(f"{text.LABEL[m].lower()} {text.num(v)}" for m, v in means.items())
         thr = " or ".join(text.clause(c, lower=True) for c in spec.clauses)
         _emit(self.st, rule, self.t, self.now, self.out, readings=ev,
@@ -1211,14 +1242,14 @@ class _Ctx:
             return
         if spec.min_count is not None and k < spec.min_count:
             return
-        hits = [s.entry(j) for j in range(i0, len(s)) if pred(s.value(j))]
+        hits = s.evidence(metric, i0, pred)
         need = []
         if spec.min_share is not None:
             need.append(f">= {text.num(spec.min_share * 100)} %")
         if spec.min_count is not None:
             need.append(f">= {spec.min_count} readings")
         _emit(self.st, rule, self.t, self.now, self.out,
-              readings=[_ev(metric, e) for e in hits],
+              readings=hits,
               values={"readings": n, "matching": len(hits), "share": share},
               summary=(f"{len(hits)} of {n} {text.LABEL[metric].lower()} readings over the "
                        f"last {spec.days} days ({text.num(share * 100)} %) were "

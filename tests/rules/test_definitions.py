@@ -169,3 +169,14 @@ def test_invalid_override_is_refused(params: dict, reason: str) -> None:
         compose(load_defaults(), ["CHF"], [override_from_json(rule, {
             **params, "ordered_by": "x", "ordered_at": "2026-01-01T00:00:00+00:00"})], now=NOW)
     assert reason in str(ei.value)
+
+
+def test_thresholds_are_an_independent_deep_copy() -> None:
+    """An escalation's thresholds can be changed by its holder without touching the rule."""
+    rule = load_defaults().get("spo2.low")
+    first = rule.thresholds()
+    assert first == rule.raw["params"]
+    first["clauses"][0]["le"] = 0
+    first["clauses"].append({"metric": "spo2"})
+    assert rule.thresholds() == rule.raw["params"] != first
+    assert rule.thresholds()["clauses"] is not rule.raw["params"]["clauses"]
