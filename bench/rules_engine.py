@@ -34,6 +34,7 @@ CONDS = [Condition.HTN, Condition.CHF, Condition.COPD, Condition.DM]
 def reading(pid: str, i: int, at: datetime, kind: DeviceKind, values: dict) -> Reading:
     return Reading(id=f"{pid}-{i}", practice_id="p", patient_id=pid, device_serial=f"d{pid}",
                    hub_id=f"h{pid}", kind=kind, measured_at=at, received_at=at,
+                   ingested_at=at + timedelta(seconds=1),  # as the runtime sees stored readings
                    measurements=tuple(Measurement(m, v) for m, v in values.items()))
 
 
@@ -64,6 +65,22 @@ def stream(pid: str, conds: list[Condition], rng: random.Random) -> list[Reading
     return out
 
 
+def calibrate() -> float:
+    """Seconds for a fixed pure-Python loop (best of 3): how fast this machine runs Python now.
+
+    The machine is shared and its speed drifts between hours and days; the
+    figure lets rows measured at different times be compared.
+    """
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(5_000_000):
+            total += i
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def main() -> None:
     rng = random.Random(1)
     ruleset = load_defaults()
@@ -81,11 +98,13 @@ def main() -> None:
     states = {pid: new_state(pid, "America/New_York", conds, ruleset, now=START)
               for pid, conds in panel}
     findings = 0
+    cal_before = calibrate()
     t0 = time.perf_counter()
     for r in events:
         _, effects = step(states[r.patient_id], r, r.measured_at + lag)
         findings += len(effects)
     rate = len(events) / (time.perf_counter() - t0)
+    cal_after = calibrate()
     approx = sum(st.approx_size() for st in states.values()) / N
     del states
 
@@ -125,7 +144,12 @@ def main() -> None:
     target = verdict(took <= 30) if N >= 100_000 else "(panel smaller than the target's)"
     print(f"| rebuild every state from PostgreSQL (`RulesRuntime.warm`: {n_states:,} patients, "
           f"{n_rows:,} readings) | {took:.1f} s | <= 30 s for 100,000 {target} |")
-    print("\nThe compact estimate is what a serialised snapshot would take; the Python heap "
+    print(f"\nCPU calibration: a fixed pure-Python loop (5 M additions, best of 3) took "
+          f"{cal_before * 1000:,.0f} ms just before the throughput run and "
+          f"{cal_after * 1000:,.0f} ms just after (lower is faster). This shared machine's speed "
+          "drifts between hours and days by up to 2x; compare throughput across dates "
+          "with this figure.\n")
+    print("The compact estimate is what a serialised snapshot would take; the Python heap "
           "is what a worker really holds (dicts, tuples and floats cost more than their "
           "bytes). Idle states are evicted after 6 h (`rules.runtime.IDLE_EVICTION`).\n")
 
@@ -161,7 +185,7 @@ def rebuild_from_store(panel: list, streams: dict) -> tuple[float, int, int]:
                 cp.set_types(_COPY_TYPES)
                 for stream in streams.values():
                     for r in stream:
-                        cp.write_row(store._reading_row(r, r.measured_at))  # type: ignore[attr-defined]
+                        cp.write_row(store._reading_row(r, r.ingested_at or r.measured_at))  # type: ignore[attr-defined]
                         rows += 1
         with store._tx() as cur:  # type: ignore[attr-defined]
             cur.execute("ANALYZE readings")
