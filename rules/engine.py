@@ -713,11 +713,31 @@ def _compose(st: PatientState, now: datetime) -> Composed:
     return hit[1]
 
 
+_PLAN_OF: dict[int, tuple[tuple[Rule, ...], _Plan]] = {}
+
+
+def _plan_of(rules: tuple[Rule, ...]) -> _Plan:
+    """:func:`_plan` looked up by the tuple's identity first.
+
+    Patients without overrides share one composed tuple (see :func:`_compose`);
+    hashing it for ``lru_cache`` hashes every rule's fields, which dominated
+    warming 100,000 states.  The tuple is kept in the cache, so its id is not reused.
+    """
+    hit = _PLAN_OF.get(id(rules))
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    plan = _plan(rules)
+    if len(_PLAN_OF) >= 4096:
+        _PLAN_OF.clear()
+    _PLAN_OF[id(rules)] = (rules, plan)
+    return plan
+
+
 def _configure(st: PatientState, now: datetime) -> None:
     comp = _compose(st, now)
     if st.cols is not None:
         old_series, old_daily = st.series, st.daily
-    plan = st.plan = _plan(comp.rules)
+    plan = st.plan = _plan_of(comp.rules)
     st.valid_until = comp.valid_until
     st.last_qualifying_day = 0
     if st.cols is not None:  # carry the kept data over to the new plan's columns
@@ -867,12 +887,20 @@ def _absorb(st: PatientState, t: float, rid: str, hub_id: str, ct: float,  # noq
     plan = st.plan
     if plan.hub_rule is not None:
         hub = st.hubs.get(hub_id)
-        if hub is None or hub.seen is None or hub.armed is None:
+        if hub is None:
             _hub_seen(st, hub_id, ct, now, out, emit=emit)
-        elif ct > hub.seen:  # the common case of _hub_seen: seen again, timer armed
+        elif hub.seen is None or ct > hub.seen:  # _hub_seen for a known hub, inlined
             hub.seen = ct
-            if ct + plan.hub_after <= now.timestamp():
-                _fire_hub(st, hub_id, ct + plan.hub_after, now, out, emit=emit)
+            silent_until = ct + plan.hub_after
+            if silent_until <= now.timestamp():
+                if emit:
+                    _fire_hub(st, hub_id, silent_until, now, out)
+                else:
+                    hub.fired = silent_until  # rebuild: all _fire_hub records (no finding)
+            elif hub.armed is None:
+                hub.armed = silent_until
+                out.append(ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub_id,
+                                         _dt(silent_until)))
     cache = _day_cache.get(st.tz)
     day = cache.get(int(t // _QUARTER), -1) if cache is not None else -1
     if day < 0:
