@@ -146,9 +146,10 @@ def main() -> None:
           f"{n_rows:,} readings) | {took:.1f} s | <= 30 s for 100,000 {target} |")
     print(f"\nCPU calibration: a fixed pure-Python loop (5 M additions, best of 3) took "
           f"{cal_before * 1000:,.0f} ms just before the throughput run and "
-          f"{cal_after * 1000:,.0f} ms just after (lower is faster). This shared machine's speed "
-          "drifts between hours and days by up to 2x; compare throughput across dates "
-          "with this figure.\n")
+          f"{cal_after * 1000:,.0f} ms just after (lower is faster). It times arithmetic only: "
+          "the throughput run also leans on caches and memory, which other tenants of this "
+          "shared machine load, so it is a rough guide to the machine's state (runs of the "
+          "same code on one day have differed by 30 %), not a correction factor.\n")
     print("The compact estimate is what a serialised snapshot would take; the Python heap "
           "is what a worker really holds (dicts, tuples and floats cost more than their "
           "bytes). Idle states are evicted after 6 h (`rules.runtime.IDLE_EVICTION`).\n")
