@@ -57,6 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from ingest.broker import EmbeddedBrokerError
+
+        if isinstance(exc, EmbeddedBrokerError):  # a set-up problem: say it, no traceback
+            print(f"vitalgate: {exc}", file=sys.stderr)
+            return 1
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

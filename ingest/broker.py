@@ -18,6 +18,7 @@ loses them; use Mosquitto for anything that must survive restarts).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import threading
 from concurrent.futures import Future
@@ -31,6 +32,16 @@ START_TIMEOUT_S = 10.0
 
 class EmbeddedBrokerError(RuntimeError):
     """The embedded broker could not start (e.g. the port is taken)."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def broker_config(host: str, port: int) -> dict[str, Any]:
@@ -59,9 +70,20 @@ class EmbeddedBroker:
         self._broker: Any = None
 
     def start(self) -> None:
-        """Start the broker and return once it accepts connections."""
+        """Start the broker and return once it accepts connections.
+
+        Refuses a non-loopback address: this broker takes any client that names
+        a user, with no password and no per-hub topic rights, so on a network
+        any device could publish readings as any hub.
+        """
         if self._thread is not None:
             return
+        if not is_loopback(self.host):
+            raise EmbeddedBrokerError(
+                f"the embedded broker checks no passwords, so it listens on loopback only "
+                f"(asked for {self.host!r}); for hubs on a network run Mosquitto with the "
+                f"shipped configuration (deploy/mosquitto: passwords and a per-hub ACL) and "
+                f"set VITALGATE_BROKER_URL")
         loop = asyncio.new_event_loop()
         self._loop = loop
         self._thread = threading.Thread(target=loop.run_forever, name="amqtt-broker",

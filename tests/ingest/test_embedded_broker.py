@@ -74,3 +74,32 @@ def test_ingest_service_with_embedded_broker(tmp_path):
         svc.stop()
     with open_store(url) as store:
         assert store.count_readings() == 100
+
+
+def test_embedded_broker_refuses_a_network_address():
+    """No passwords and no per-hub ACL: it must not listen beyond loopback."""
+    import pytest
+
+    from ingest.broker import EmbeddedBrokerError, is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert is_loopback("127.0.0.2") and is_loopback("[::1]")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.10")
+    assert not is_loopback("::") and not is_loopback("hub-gw.example.org")
+    broker = EmbeddedBroker("0.0.0.0", free_port())
+    with pytest.raises(EmbeddedBrokerError, match=r"loopback only.*Mosquitto"):
+        broker.start()
+    assert broker._thread is None  # nothing started, nothing to stop
+
+
+def test_serve_with_the_embedded_broker_on_a_network_address_exits_with_the_reason(
+        tmp_path, monkeypatch, capsys):
+    from gateway.cli import main
+
+    monkeypatch.setenv("VITALGATE_EMBEDDED_BROKER_HOST", "0.0.0.0")
+    monkeypatch.setenv("VITALGATE_EMBEDDED_BROKER_PORT", str(free_port()))
+    monkeypatch.delenv("VITALGATE_BROKER_URL", raising=False)
+    monkeypatch.setenv("VITALGATE_DATABASE_URL", f"sqlite:///{tmp_path / 'v.db'}")
+    assert main(["ingest"]) == 1
+    err = capsys.readouterr().err
+    assert "loopback only" in err and "Traceback" not in err
