@@ -204,31 +204,9 @@ class Series:
     def __len__(self) -> int:
         return len(self.ids)
 
-    @property
-    def times(self) -> array[float]:
-        """Measured times (epoch seconds), a copy."""
-        return self.cols[:len(self.ids)]
-
-    @property
-    def values(self) -> array[float]:
-        """Values (canonical units; glucose LO/HI as -inf/+inf), a copy."""
-        n = len(self.ids)
-        return self.cols[n:2 * n]
-
-    @property
-    def days(self) -> list[int]:
-        """Local day ordinals, a copy."""
-        n = len(self.ids)
-        return [int(d) for d in self.cols[2 * n:]]
-
     def at_or_after(self, t: float, lo: int = 0) -> int:
         """Index of the first value measured at or after ``t`` (from index ``lo``)."""
         return bisect_left(self.cols, t, lo, len(self.ids))
-
-    def from_day(self, day: int) -> int:
-        """Index of the first value of local day ``day`` or later."""
-        n = len(self.ids)
-        return bisect_left(self.cols, day, 2 * n, 3 * n) - 2 * n
 
     def value_slice(self, i: int, j: int | None = None) -> array[float]:
         """Values ``i:j`` (a copy)."""
@@ -238,10 +216,6 @@ class Series:
     def day_slice(self, i: int) -> array[float]:
         """Local days (as floats) from index ``i`` on (a copy)."""
         return self.cols[2 * len(self.ids) + i:]
-
-    def value(self, i: int) -> float:
-        """The ``i``-th value."""
-        return self.cols[len(self.ids) + i]
 
     def add(self, t: float, rid: str, v: float, day: int, newest: float) -> bool:
         """Insert a value unless it is older than ``newest - retention``; prune the front."""
@@ -326,9 +300,6 @@ class Daily:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __contains__(self, day: int) -> bool:
-        return self.get(day) is not None
-
     def get(self, day: int) -> Entry | None:
         """The entry of local day ``day``, or ``None``."""
         a, n = self.cols, len(self.ids)
@@ -350,10 +321,6 @@ class Daily:
             a.insert(n + i, t)
             a.insert(i, day)
             self.ids.insert(i, rid)
-
-    def keys(self) -> set[int]:
-        """The days held."""
-        return {int(d) for d in self.cols[:len(self.ids)]}
 
     def prune(self, keep: int) -> None:
         """Drop the days before ``keep``."""
@@ -696,48 +663,34 @@ def _conditions(conds: tuple[Condition, ...]) -> frozenset[Condition]:
     return frozenset(conds)
 
 
-_PLAIN: dict[tuple[int, frozenset[Condition]], tuple[RuleSet, Composed]] = {}
+_PLAIN: dict[tuple[int, frozenset[Condition]], tuple[RuleSet, Composed, _Plan]] = {}
 
 
-def _compose(st: PatientState, now: datetime) -> Composed:
-    """:func:`compose` for the state; without overrides it depends on rule set and
-    conditions only, so that case is cached (warm-up composes 100,000 patients)."""
+def _compose(st: PatientState, now: datetime) -> tuple[Composed, _Plan]:
+    """:func:`compose` for the state, and its plan.
+
+    Without overrides both depend on rule set and conditions only, so that case
+    is cached here (warm-up configures 100,000 patients; looking the plan up in
+    ``_plan``'s cache would hash every rule's fields each time).
+    """
     if st.overrides:
-        return compose(st.ruleset, st.conditions, st.overrides, now=now)
+        comp = compose(st.ruleset, st.conditions, st.overrides, now=now)
+        return comp, _plan(comp.rules)
     key = (id(st.ruleset), st.conditions)
     hit = _PLAIN.get(key)
     if hit is None or hit[0] is not st.ruleset:
         if len(_PLAIN) >= 4096:
             _PLAIN.clear()
-        hit = _PLAIN[key] = (st.ruleset, compose(st.ruleset, st.conditions, now=now))
-    return hit[1]
-
-
-_PLAN_OF: dict[int, tuple[tuple[Rule, ...], _Plan]] = {}
-
-
-def _plan_of(rules: tuple[Rule, ...]) -> _Plan:
-    """:func:`_plan` looked up by the tuple's identity first.
-
-    Patients without overrides share one composed tuple (see :func:`_compose`);
-    hashing it for ``lru_cache`` hashes every rule's fields, which dominated
-    warming 100,000 states.  The tuple is kept in the cache, so its id is not reused.
-    """
-    hit = _PLAN_OF.get(id(rules))
-    if hit is not None and hit[0] is rules:
-        return hit[1]
-    plan = _plan(rules)
-    if len(_PLAN_OF) >= 4096:
-        _PLAN_OF.clear()
-    _PLAN_OF[id(rules)] = (rules, plan)
-    return plan
+        comp = compose(st.ruleset, st.conditions, now=now)
+        hit = _PLAIN[key] = (st.ruleset, comp, _plan(comp.rules))
+    return hit[1], hit[2]
 
 
 def _configure(st: PatientState, now: datetime) -> None:
-    comp = _compose(st, now)
+    comp, plan = _compose(st, now)
     if st.cols is not None:
         old_series, old_daily = st.series, st.daily
-    plan = st.plan = _plan_of(comp.rules)
+    st.plan = plan
     st.valid_until = comp.valid_until
     st.last_qualifying_day = 0
     if st.cols is not None:  # carry the kept data over to the new plan's columns
@@ -835,10 +788,6 @@ def _local_day(tz: ZoneInfo, t: float) -> int:
     return d
 
 
-def _day(st: PatientState, t: float) -> int:
-    return _local_day(st.tz, t)
-
-
 def _midnight(tz: ZoneInfo, day_ordinal: int) -> tuple[float, datetime]:
     """Local midnight of a day as epoch seconds and as a UTC datetime (cached)."""
     key = (tz, day_ordinal)
@@ -851,25 +800,26 @@ def _midnight(tz: ZoneInfo, day_ordinal: int) -> tuple[float, datetime]:
     return hit
 
 
-def _local_midnight(st: PatientState, day_ordinal: int) -> float:
-    return _midnight(st.tz, day_ordinal)[0]
+# Enum members as module constants: ``Metric.GLUCOSE`` is a class attribute
+# lookup through the enum machinery (~10x a global), and these run per reading.
+_GLUCOSE = Metric.GLUCOSE
+_GLUCOSE_LO, _GLUCOSE_HI = Flag.GLUCOSE_LO, Flag.GLUCOSE_HI
+_DEVICE = ReadingSource.DEVICE
+_INF = math.inf
 
 
-def _reading_values(r: Reading) -> dict[Metric, float]:
-    vals: dict[Metric, float] = {}
-    for m in r.measurements:
-        v = m.value
-        if v is None:
-            if m.metric is not Metric.GLUCOSE:
-                continue
-            if Flag.GLUCOSE_LO in r.flags or m.special == "lo":
-                v = -math.inf
-            elif Flag.GLUCOSE_HI in r.flags or m.special == "hi":
-                v = math.inf
-            else:
-                continue
-        vals[m.metric] = v
-    return vals
+def _special_value(metric: Metric, special: str | None, flags: frozenset[Flag]) -> float | None:
+    """The rule value of a measurement without a number: glucose LO/HI as -inf/+inf.
+
+    ``None`` for anything else (e.g. a failed measurement): no rule sees it.
+    """
+    if metric is not _GLUCOSE:
+        return None
+    if _GLUCOSE_LO in flags or special == "lo":
+        return -_INF
+    if _GLUCOSE_HI in flags or special == "hi":
+        return _INF
+    return None
 
 
 def _absorb(st: PatientState, t: float, rid: str, hub_id: str, ct: float,  # noqa: PLR0917
@@ -886,21 +836,7 @@ def _absorb(st: PatientState, t: float, rid: str, hub_id: str, ct: float,  # noq
     """
     plan = st.plan
     if plan.hub_rule is not None:
-        hub = st.hubs.get(hub_id)
-        if hub is None:
-            _hub_seen(st, hub_id, ct, now, out, emit=emit)
-        elif hub.seen is None or ct > hub.seen:  # _hub_seen for a known hub, inlined
-            hub.seen = ct
-            silent_until = ct + plan.hub_after
-            if silent_until <= now.timestamp():
-                if emit:
-                    _fire_hub(st, hub_id, silent_until, now, out)
-                else:
-                    hub.fired = silent_until  # rebuild: all _fire_hub records (no finding)
-            elif hub.armed is None:
-                hub.armed = silent_until
-                out.append(ScheduleTimer(st.patient_id, HUB_KEY_PREFIX + hub_id,
-                                         _dt(silent_until)))
+        _hub_seen(st, hub_id, ct, now, out, emit=emit)
     cache = _day_cache.get(st.tz)
     day = cache.get(int(t // _QUARTER), -1) if cache is not None else -1
     if day < 0:
@@ -963,14 +899,6 @@ def _absorb(st: PatientState, t: float, rid: str, hub_id: str, ct: float,  # noq
     return day, new_first
 
 
-# Enum members as module constants: ``Metric.GLUCOSE`` is a class attribute
-# lookup through the enum machinery (~10x a global), and these run per reading.
-_GLUCOSE = Metric.GLUCOSE
-_GLUCOSE_LO, _GLUCOSE_HI = Flag.GLUCOSE_LO, Flag.GLUCOSE_HI
-_DEVICE = ReadingSource.DEVICE
-_INF = math.inf
-
-
 def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], *,
                 evaluate: bool) -> None:
     t = r.measured_at.timestamp()
@@ -993,13 +921,8 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
         if v is None:
             sp = m.special
             special = special or sp is not None
-            if metric is not _GLUCOSE:
-                continue
-            if _GLUCOSE_LO in flags or sp == "lo":
-                v = -_INF
-            elif _GLUCOSE_HI in flags or sp == "hi":
-                v = _INF
-            else:
+            v = _special_value(metric, sp, flags)
+            if v is None:
                 continue
         else:
             if m.special is not None:
@@ -1219,7 +1142,7 @@ class _Ctx:
             return None, 0
         assert st.newest is not None
         # Local day is monotonic in time, so both bounds are binary searches
-        # (inlined Series.from_day and Series.at_or_after: hot path).
+        # (as Series.at_or_after, inlined: hot path).
         a, n = s.cols, len(s.ids)
         return s, max(bisect_left(a, st.newest_day - days + 1, 2 * n, 3 * n) - 2 * n,
                       bisect_left(a, st.newest - s.retention, 0, n))
@@ -1236,8 +1159,9 @@ class _Ctx:
         ndays = len(set(main.day_slice(i0)))
         if ndays < spec.min_days:
             return
-        per = {m: (main, i0) if k == 0 else self._window(m, spec.days)
-               for k, m in enumerate(spec.metrics)}
+        per: dict[Metric, tuple[Series | None, int]] = {spec.metrics[0]: (main, i0)}
+        for m in spec.metrics[1:]:
+            per[m] = self._window(m, spec.days)
         means = {m: sum(s.value_slice(i)) / (len(s) - i)
                  for m, (s, i) in per.items() if s is not None and len(s) > i}
         fired = [c for c in spec.clauses
@@ -1339,7 +1263,7 @@ def _hub_seen(st: PatientState, hub_id: str, t: float, now: datetime,
     hub.seen = t
     due = t + plan.hub_after
     if due <= now.timestamp():
-        _fire_hub(st, hub_id, due, now, out, emit=emit)
+        _fire_hub(st, hub_id, hub, due, now, out, emit=emit)
     elif hub.armed is None:
         # Armed once per silence window, not per reading: when it comes due and
         # the hub was seen since, the tick re-arms it (one timer write per day).
@@ -1361,18 +1285,17 @@ def _fire_no_data(st: PatientState, due: float, now: datetime, out: list[Effect]
                    f"{rule.spec.full_days} full local days without data."))
 
 
-def _fire_hub(st: PatientState, hub: str, due: float, now: datetime, out: list[Effect], *,
-              emit: bool = True) -> None:
-    rule = st.hub_rule
-    h = st.hubs.get(hub)
-    seen = h.seen if h is not None else None
-    if rule is None or h is None or seen is None or not isinstance(rule.spec, HubOfflineSpec):
-        return
-    if h.fired == due:
+def _fire_hub(st: PatientState, hub: str, h: _Hub, due: float, now: datetime,  # noqa: PLR0917
+              out: list[Effect], *, emit: bool = True) -> None:
+    """hub.offline for ``hub`` (its record ``h``) at ``due``, once per due time."""
+    rule = st.plan.hub_rule
+    seen = h.seen
+    if rule is None or seen is None or h.fired == due:
         return
     h.fired = due
     if not emit:
         return  # rebuild: the finding was made before; only the state moves
+    assert isinstance(rule.spec, HubOfflineSpec)
     _emit(st, rule, due, now, out, values={"hub_id": hub, "last_seen": _dt(seen).isoformat()},
           summary=(f"Hub {hub} sent no status or reading for "
                    f"{text.duration(rule.spec.after)} (last seen "
@@ -1404,7 +1327,7 @@ def _on_timer(st: PatientState, ev: TimerFired, now: datetime, out: list[Effect]
                 out.append(ScheduleTimer(st.patient_id, ev.key, _dt(target)))
         else:
             h.armed = None
-            _fire_hub(st, hub, target, now, out)
+            _fire_hub(st, hub, h, target, now, out)
 
 
 def _on_clock(st: PatientState, ev: ClockReport, now: datetime, out: list[Effect]) -> None:
@@ -1465,27 +1388,20 @@ def rebuild_rows(st: PatientState, rows: Iterable[Row], *, now: datetime,
     """
     sink: list[Effect] = []
     t_now = now.timestamp()
-    device = ReadingSource.DEVICE
-    glucose, lo_flag, hi_flag, inf = Metric.GLUCOSE, Flag.GLUCOSE_LO, Flag.GLUCOSE_HI, math.inf
     for _, rid, hub_id, t, received, ingested, source, flags, ms in sorted(
             rows, key=lambda x: (x[3], x[1])):
         vals: dict[Metric, float] = {}
         physiologic = False
         for metric, v, special in ms:  # as in _on_reading
             if v is None:
-                if metric is not glucose:
-                    continue
-                if lo_flag in flags or special == "lo":
-                    v = -inf
-                elif hi_flag in flags or special == "hi":
-                    v = inf
-                else:
+                v = _special_value(metric, special, flags)
+                if v is None:
                     continue
             elif metric in PHYSIOLOGIC:
                 physiologic = True
             vals[metric] = v
         ct = ingested if ingested is not None else min(received, t_now)
-        _absorb(st, t, rid, hub_id, ct, flags, vals, physiologic and source == device, now,
+        _absorb(st, t, rid, hub_id, ct, flags, vals, physiologic and source == _DEVICE, now,
                 sink, emit=False)
     return _rebuilt(st, now, sink, open_escalations=open_escalations,
                     hubs_last_seen=hubs_last_seen, timers=timers)
