@@ -11,7 +11,7 @@ from hypothesis import settings as hyp_settings
 
 from gateway.store import Store, open_store
 from tests.support.mosquitto import Mosquitto, running_mosquitto
-from tests.support.services import require_service, temporary_database
+from tests.support.services import temporary_database, timescale_admin_url
 
 hyp_settings.register_profile("ci", deadline=None, print_blob=True, derandomize=False)
 hyp_settings.register_profile("dev", deadline=None, print_blob=True)
@@ -41,12 +41,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield s
         s.close()
         return
-    admin = None
-    if request.param == "timescale":
-        admin = os.environ.get("VITALGATE_TEST_TIMESCALE_URL")
-        if not admin:  # a skip here, a failure in CI (VITALGATE_REQUIRE_SERVICES=1)
-            require_service("TimescaleDB", "VITALGATE_TEST_TIMESCALE_URL not set "
-                            "(run scripts/timescaledb-dev.sh start)")
+    admin = timescale_admin_url() if request.param == "timescale" else None
     ctx = temporary_database(admin) if admin else temporary_database()
     with ctx as url:
         s = open_store(url)

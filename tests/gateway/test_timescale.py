@@ -6,7 +6,6 @@ Runs when ``VITALGATE_TEST_TIMESCALE_URL`` names a TimescaleDB server
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -14,18 +13,12 @@ import pytest
 
 from gateway.store.postgres import PostgresStore
 from tests.gateway.factories import seed_patient, weight
-from tests.support.services import require_service, temporary_database
-
-URL = os.environ.get("VITALGATE_TEST_TIMESCALE_URL")
+from tests.support.services import temporary_database, timescale_admin_url
 
 
 @pytest.fixture
 def ts_store() -> Iterator[PostgresStore]:
-    if not URL:  # a skip here, a failure in CI (VITALGATE_REQUIRE_SERVICES=1)
-        require_service("TimescaleDB", "VITALGATE_TEST_TIMESCALE_URL not set "
-                        "(run scripts/timescaledb-dev.sh start)")
-    assert URL
-    with temporary_database(URL) as url:
+    with temporary_database(timescale_admin_url()) as url:
         store = PostgresStore(url)
         store.migrate()
         try:

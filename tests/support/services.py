@@ -34,6 +34,16 @@ def require_service(name: str, reason: str) -> None:
     pytest.skip(msg)
 
 
+def timescale_admin_url() -> str:
+    """``VITALGATE_TEST_TIMESCALE_URL``, or skip (fail under VITALGATE_REQUIRE_SERVICES=1)."""
+    url = os.environ.get("VITALGATE_TEST_TIMESCALE_URL")
+    if not url:
+        require_service("TimescaleDB", "VITALGATE_TEST_TIMESCALE_URL not set "
+                        "(run scripts/timescaledb-dev.sh start)")
+    assert url
+    return url
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as s:
