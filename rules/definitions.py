@@ -134,6 +134,11 @@ class DeltaSpec:
     fallback_days: tuple[int, ...]
     change: Clause  # comparison applied to the difference (canonical units)
     display_unit: Unit | None
+    #: ``(days_back, *fallback_days)``: the reference days in the order tried.
+    backs: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "backs", (self.days_back, *self.fallback_days))
 
 
 @dataclass(frozen=True, slots=True)

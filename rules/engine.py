@@ -308,6 +308,21 @@ class Daily:
             return (a[n + i], self.ids[i], a[2 * n + i], day)
         return None
 
+    def reference(self, day: int, backs: tuple[int, ...], lowest: int) -> tuple[Entry, int] | None:
+        """The entry of the first of ``day - back`` (``back`` in ``backs``) that is kept.
+
+        Days before ``lowest`` do not count.  Returns the entry and its ``back``.
+        """
+        a, n = self.cols, len(self.ids)
+        for back in backs:
+            ref = day - back
+            if ref < lowest:
+                continue
+            i = bisect_left(a, ref, 0, n)
+            if i < n and a[i] == ref:
+                return (a[n + i], self.ids[i], a[2 * n + i], ref), back
+        return None
+
     def put(self, e: Entry) -> None:
         """Store ``e`` as the entry of its day (``e[3]``), replacing that day's entry."""
         t, rid, v, day = e
@@ -1081,21 +1096,22 @@ class _Ctx:
         d = st.cols[st.plan.daily_col[spec.metric]]
         assert isinstance(d, Daily)
         lowest = st.newest_day - st.day_keep
-        backs = (spec.days_back, *spec.fallback_days)
-        # The changed day itself, and every later day whose reference it can be
-        # (none when it is the newest day: the common, in-order case).
+        backs = spec.backs
+        # The changed day itself (whose first reading is this one), and every
+        # later day whose reference it can be (none when it is the newest day:
+        # the common, in-order case).
         later = sorted({changed_day + k for k in backs}) if changed_day < st.newest_day else ()
         for day in (changed_day, *later):
-            cur = d.get(day)
+            if day == changed_day:
+                cur: Entry | None = (self.t, self.r.id, self.vals[spec.metric], day)
+            else:
+                cur = d.get(day)
             if cur is None:
                 continue
-            ref = None
-            back = 0
-            for back in backs:
-                if day - back >= lowest and (ref := d.get(day - back)) is not None:
-                    break
-            if ref is None:
+            found = d.reference(day, backs, lowest)
+            if found is None:
                 continue
+            ref, back = found
             if day != changed_day and day - back != changed_day:
                 continue  # this late reading did not change that comparison
             diff = cur[2] - ref[2]
