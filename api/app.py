@@ -25,6 +25,7 @@ from fastapi.templating import Jinja2Templates
 from api.deps import AppContext
 from api.routes import ROUTERS
 from api.security import AuthError, ForbiddenError, JwksClient, TokenService
+from api.sso import CALLBACK_PATH, OidcWebLogin
 from api.web import fmt_dt, web_router
 from api.web_ack import ack_router
 from api.web_billing import billing_web_router
@@ -127,10 +128,17 @@ def create_app(
     tokens = TokenService(settings.secret_key, clock, oidc_issuer=settings.oidc_issuer,
                           oidc_audience=settings.oidc_audience, jwks_client=jwks_client)
     templates.env.filters["fmt_dt"] = fmt_dt
+    sso = None
+    if settings.oidc_issuer and settings.oidc_client_id:
+        secret = settings.oidc_client_secret
+        sso = OidcWebLogin(issuer=settings.oidc_issuer, client_id=settings.oidc_client_id,
+                           client_secret=secret.get_secret_value() if secret else None,
+                           redirect_uri=settings.public_url.rstrip("/") + CALLBACK_PATH,
+                           secret_key=settings.secret_key, tokens=tokens, clock=clock)
     ctx = AppContext(settings=settings, store=store, clock=clock,  # type: ignore[arg-type]
                      tokens=tokens, templates=templates, metrics_render=render_metrics,
                      notification_trace=notification_trace,
-                     quarantine_release=quarantine_release)
+                     quarantine_release=quarantine_release, sso=sso)
 
     app = FastAPI(title="Vitalgate", version="1", docs_url="/docs", redoc_url=None,
                   openapi_url="/openapi.json",

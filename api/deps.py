@@ -26,6 +26,7 @@ from gateway.store.api_store import AuditEntry
 if TYPE_CHECKING:
     from fastapi.templating import Jinja2Templates
 
+    from api.sso import OidcWebLogin
     from gateway.store.sql import SqlStore
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,8 @@ class AppContext:
     #: ``release``).  None: releasing over HTTP answers 501 (nothing is marked
     #: released without its readings being stored).
     quarantine_release: Callable[[int, str, datetime], Any] | None = None
+    #: Web sign-in with the OIDC issuer (None: passwords only).
+    sso: OidcWebLogin | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,7 +75,11 @@ def client_ip(request: Request) -> str:
 
 def principal_from_token(ctx: AppContext, token: str) -> Principal:
     """Verify ``token`` and resolve the user it names (AuthError/ForbiddenError)."""
-    claims = ctx.tokens.decode(token)
+    return principal_from_claims(ctx, ctx.tokens.decode(token))
+
+
+def principal_from_claims(ctx: AppContext, claims: dict[str, Any]) -> Principal:
+    """Resolve the user that verified ``claims`` name (AuthError/ForbiddenError)."""
 
     def by_id(user_id: str) -> Any:
         try:

@@ -110,17 +110,30 @@ class JwksClient(Protocol):
         """The key object (with ``.key``) that signed ``token``."""
 
 
-def discover_jwks_client(issuer: str) -> jwt.PyJWKClient:
-    """A PyJWKClient for ``issuer``'s ``jwks_uri`` from its OpenID configuration."""
+def oidc_discovery(issuer: str) -> dict[str, Any]:
+    """The issuer's OpenID configuration (``/.well-known/openid-configuration``).
+
+    :class:`AuthError` when it cannot be read or names another issuer.
+    """
     url = issuer.rstrip("/") + "/.well-known/openid-configuration"
     if not url.startswith(("https://", "http://")):
         raise AuthError("OIDC issuer must be an http(s) URL")
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - scheme checked
             config = json.load(resp)
-        jwks_uri = str(config["jwks_uri"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         raise AuthError(f"OIDC issuer discovery failed: {type(exc).__name__}") from exc
+    if not isinstance(config, dict) or \
+            str(config.get("issuer", "")).rstrip("/") != issuer.rstrip("/"):
+        raise AuthError("OIDC discovery document names another issuer")
+    return config
+
+
+def discover_jwks_client(issuer: str) -> jwt.PyJWKClient:
+    """A PyJWKClient for ``issuer``'s ``jwks_uri`` from its OpenID configuration."""
+    jwks_uri = oidc_discovery(issuer).get("jwks_uri")
+    if not isinstance(jwks_uri, str):
+        raise AuthError("OIDC discovery document has no jwks_uri")
     return jwt.PyJWKClient(jwks_uri, cache_keys=True, lifespan=300, timeout=5)
 
 
@@ -168,23 +181,51 @@ class TokenService:
                 claims = jwt.decode(token, self._secret, algorithms=["HS256"],
                                     issuer=LOCAL_ISSUER, options=options)
             elif self.oidc_issuer is not None and issuer == self.oidc_issuer:
-                key = self._jwks_client().get_signing_key_from_jwt(token).key
-                claims = jwt.decode(token, key, algorithms=OIDC_ALGORITHMS,
-                                    audience=self.oidc_audience,
-                                    issuer=unverified.get("iss"),
-                                    options={**options,
-                                             "verify_aud": self.oidc_audience is not None})
+                claims = self._decode_oidc(token, unverified, self.oidc_audience)
             else:
                 raise AuthError("token from an unknown issuer")
         except jwt.PyJWTError as exc:
             raise AuthError(f"invalid token: {type(exc).__name__}") from exc
+        self._check_times(claims, now)
+        return claims
+
+    def decode_id_token(self, token: str, *, client_id: str, nonce: str) -> dict[str, Any]:
+        """Verified claims of an OIDC ID token for the web sign-in (:mod:`api.sso`).
+
+        Signed by the configured issuer (JWKS, asymmetric algorithms only), for
+        ``client_id`` (audience), unexpired on the injected clock, carrying ``nonce``.
+        """
+        now = self._clock()
+        try:
+            unverified = jwt.decode(token, options={"verify_signature": False})
+            if self.oidc_issuer is None or \
+                    str(unverified.get("iss", "")).rstrip("/") != self.oidc_issuer:
+                raise AuthError("ID token from an unknown issuer")
+            claims = self._decode_oidc(token, unverified, client_id)
+        except jwt.PyJWTError as exc:
+            raise AuthError(f"invalid ID token: {type(exc).__name__}") from exc
+        self._check_times(claims, now)
+        if not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
+            raise AuthError("ID token nonce does not match the sign-in")
+        return claims
+
+    def _decode_oidc(self, token: str, unverified: dict[str, Any],
+                     audience: str | None) -> dict[str, Any]:
+        """Signature (issuer's JWKS), issuer and audience of an OIDC token; times unchecked."""
+        key = self._jwks_client().get_signing_key_from_jwt(token).key
+        return jwt.decode(token, key, algorithms=OIDC_ALGORITHMS, audience=audience,
+                          issuer=unverified.get("iss"),
+                          options={"require": ["exp", "iat", "iss"], "verify_exp": False,
+                                   "verify_iat": False, "verify_aud": audience is not None})
+
+    @staticmethod
+    def _check_times(claims: dict[str, Any], now: datetime) -> None:
         # Expiry is checked against the injected clock, not the wall clock.
         ts = now.timestamp()
         if float(claims["exp"]) < ts - LEEWAY_S:
             raise AuthError("token expired")
         if float(claims["iat"]) > ts + LEEWAY_S:
             raise AuthError("token issued in the future")
-        return claims
 
     def resolve(self, claims: dict[str, Any], lookup_id: Callable[[str], User],
                 lookup_email: Callable[[str], User]) -> Principal:
@@ -195,7 +236,9 @@ class TokenService:
             email = claims.get("email")
             if not email:
                 raise AuthError("OIDC token has no email claim")
-            user = lookup_email(str(email))
+            if claims.get("email_verified") is False:
+                raise AuthError("OIDC token's e-mail is not verified by the issuer")
+            user = lookup_email(str(email).strip().lower())
         if not user.active:
             raise AuthError("account disabled")
         role = Role(user.role)

@@ -9,16 +9,25 @@ the 10-second queue refresh and one-click acknowledge without a reload.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.charts import Threshold, line_chart, rule_threshold_lines
-from api.deps import SESSION_COOKIE, AppContext, Auditor, Ctx, client_ip, principal_from_token
+from api.deps import (
+    SESSION_COOKIE,
+    AppContext,
+    Auditor,
+    Ctx,
+    client_ip,
+    principal_from_claims,
+    principal_from_token,
+)
 from api.routes import device_public, load_callprep, password_login, provision_credentials
 from api.schemas import PathId, has_nul
 from api.security import (
@@ -30,6 +39,7 @@ from api.security import (
     csrf_token,
     generate_secret,
 )
+from api.sso import CALLBACK_PATH, PENDING_COOKIE, SsoError
 from api.text import age_words, evidence_reading_ids, rule_title
 from gateway.escalations import Action, Disposition, Escalation, LifecycleError, Status
 from gateway.model import (
@@ -43,7 +53,10 @@ from gateway.model import (
     Program,
 )
 from gateway.store import Conflict, NotFound
+from gateway.store.api_store import User
 from gateway.units import CANONICAL_UNIT, Metric, kg_to_lb, lb_to_kg
+
+log = logging.getLogger(__name__)
 
 LOGIN_CSRF_COOKIE = "vg_login_csrf"
 QUEUE_REFRESH_S = 10
@@ -126,10 +139,13 @@ def _display(metric: Metric, value: float, units: str) -> tuple[float, str]:
 
 # -- login ---------------------------------------------------------------------------
 @web_router.get("/login", response_class=HTMLResponse)
-def login_page(ctx: Ctx, request: Request, error: str | None = None) -> Response:
-    """The sign-in form."""
+def login_page(ctx: Ctx, request: Request, error: str | None = None,
+               next_: Annotated[str | None, Query(alias="next", max_length=500)] = None
+               ) -> Response:
+    """The sign-in form (and the single sign-on button when an OIDC client is set)."""
     nonce = generate_secret(16)
-    resp = _render(ctx, request, "login.html", None, login_csrf=nonce, error=error)
+    resp = _render(ctx, request, "login.html", None, login_csrf=nonce, error=error,
+                   sso=ctx.sso is not None, next=_safe_next(next_))
     resp.set_cookie(LOGIN_CSRF_COOKIE, nonce, httponly=True, samesite="lax",
                     secure=_secure_cookie(ctx), max_age=1800, path="/login")
     return resp
@@ -152,11 +168,59 @@ def login_submit(*, ctx: Ctx, request: Request, email: Annotated[str, Form(max_l
         raise
     except (AuthError, ForbiddenError):
         return RedirectResponse("/login?error=wrong", status_code=303)
+    resp = _signed_in(ctx, user, next_)
+    resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return resp
+
+
+def _signed_in(ctx: AppContext, user: User, next_: str | None) -> Response:
+    """Redirect to ``next_`` with a new session cookie for ``user``."""
     token, ttl = ctx.tokens.issue(user)
     resp = RedirectResponse(_safe_next(next_), status_code=303)
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", max_age=ttl,
                     secure=_secure_cookie(ctx), path="/")
-    resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return resp
+
+
+@web_router.get("/login/oidc")
+def sso_start(ctx: Ctx, next_: Annotated[str | None, Query(alias="next", max_length=500)] = None
+              ) -> Response:
+    """Single sign-on: off to the identity provider (see :mod:`api.sso`)."""
+    if ctx.sso is None:
+        raise HTTPException(404, "single sign-on is not configured")
+    try:
+        url, pending, max_age = ctx.sso.start(_safe_next(next_))
+    except AuthError as exc:
+        log.warning("single sign-on could not start: %s", exc)
+        return RedirectResponse("/login?error=sso", status_code=303)
+    resp = RedirectResponse(url, status_code=303)
+    resp.set_cookie(PENDING_COOKIE, pending, httponly=True, samesite="lax", max_age=max_age,
+                    secure=_secure_cookie(ctx), path="/login")
+    return resp
+
+
+@web_router.get(CALLBACK_PATH)
+def sso_callback(ctx: Ctx, request: Request,
+                 code: Annotated[str | None, Query(max_length=2048)] = None,
+                 state: Annotated[str | None, Query(max_length=512)] = None,
+                 error: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    """Single sign-on: back from the identity provider with a code (or an error)."""
+    if ctx.sso is None:
+        raise HTTPException(404, "single sign-on is not configured")
+    try:
+        if error is not None:
+            raise SsoError(f"identity provider answered {error!r}")
+        claims, next_ = ctx.sso.finish(request.cookies.get(PENDING_COOKIE), state, code)
+        principal = principal_from_claims(ctx, claims)
+        user = ctx.store.get_user(principal.user_id)
+    except (SsoError, AuthError, ForbiddenError, NotFound) as exc:
+        log.warning("single sign-on refused: %s", exc)
+        resp: Response = RedirectResponse("/login?error=sso", status_code=303)
+    else:
+        ctx.store.record_login_attempt(user.email, client_ip(request), ctx.clock(), True)
+        log.info("single sign-on: user %s signed in", user.id)
+        resp = _signed_in(ctx, user, next_)
+    resp.delete_cookie(PENDING_COOKIE, path="/login")
     return resp
 
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     secret_key: str = DEV_SECRET
     oidc_issuer: str | None = None
     oidc_audience: str | None = None
+    oidc_client_id: str | None = Field(
+        default=None, description="web sign-in with the OIDC issuer (authorisation code + "
+                                  "PKCE); register public_url + /login/oidc/callback")
+    oidc_client_secret: SecretStr | None = Field(
+        default=None, description="for a confidential client; unset: public client (PKCE)")
 
     ingest_batch_max: int = Field(default=2000, ge=1, le=100_000)
     ingest_batch_ms: int = Field(default=50, ge=1, le=10_000)

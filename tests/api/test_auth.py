@@ -1,12 +1,13 @@
-"""Authentication: password tokens, rate limit, expiry, hub refusal, OIDC via JWKS, defaults."""
+"""Authentication: password tokens, rate limit, expiry, hub refusal, OIDC via JWKS, defaults.
+
+The web sign-in with an OIDC provider is in ``test_web_sso.py``.
+"""
 
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import jwt
@@ -18,6 +19,7 @@ from api.app import create_app
 from gateway.settings import DEV_SECRET, Settings
 from gateway.store import open_store
 from tests.api.conftest import PASSWORD, Env, build_env
+from tests.support.oidc_provider import OidcProvider
 
 TOKEN_URL = "/api/v1/auth/token"
 
@@ -131,51 +133,9 @@ def test_admin_cannot_lock_themselves_out(env: Env) -> None:
 
 
 # -- OIDC --------------------------------------------------------------------------
-class _Issuer:
-    """A tiny local OIDC issuer: discovery document and JWKS over HTTP."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
-        jwk.update({"kid": "k1", "use": "sig", "alg": "RS256"})
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": issuer.url, "jwks_uri": issuer.url + "/jwks"}
-                elif self.path == "/jwks":
-                    body = {"keys": [jwk]}
-                else:
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def token(self, claims: dict[str, object], key: object | None = None) -> str:
-        return jwt.encode(claims, key or self.key, algorithm="RS256", headers={"kid": "k1"})
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
-def oidc(tmp_path: Path) -> Iterator[tuple[Env, _Issuer]]:
-    issuer = _Issuer()
+def oidc(tmp_path: Path) -> Iterator[tuple[Env, OidcProvider]]:
+    issuer = OidcProvider()
     try:
         url = f"sqlite:///{tmp_path / 'oidc.db'}"
         gen = build_env(url)
@@ -192,7 +152,7 @@ def oidc(tmp_path: Path) -> Iterator[tuple[Env, _Issuer]]:
         issuer.close()
 
 
-def _claims(env: Env, issuer: _Issuer, **over: object) -> dict[str, object]:
+def _claims(env: Env, issuer: OidcProvider, **over: object) -> dict[str, object]:
     now = int(env.clock().timestamp())
     claims: dict[str, object] = {"iss": issuer.url, "aud": "vitalgate", "sub": "idp-123",
                                  "email": env.a.emails["physician"], "iat": now,
@@ -201,7 +161,7 @@ def _claims(env: Env, issuer: _Issuer, **over: object) -> dict[str, object]:
     return claims
 
 
-def test_oidc_token_validated_against_jwks(oidc: tuple[Env, _Issuer]) -> None:
+def test_oidc_token_validated_against_jwks(oidc: tuple[Env, OidcProvider]) -> None:
     env, issuer = oidc
     token = issuer.token(_claims(env, issuer))
     resp = env.client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
@@ -215,7 +175,7 @@ def test_oidc_token_validated_against_jwks(oidc: tuple[Env, _Issuer]) -> None:
 
 @pytest.mark.parametrize("bad", ["audience", "expired", "other_key", "unknown_email",
                                  "hs256_with_public_key", "other_issuer"])
-def test_oidc_bad_tokens_are_401(oidc: tuple[Env, _Issuer], bad: str) -> None:
+def test_oidc_bad_tokens_are_401(oidc: tuple[Env, OidcProvider], bad: str) -> None:
     env, issuer = oidc
     if bad == "audience":
         token = issuer.token(_claims(env, issuer, aud="someone-else"))
@@ -245,7 +205,7 @@ def test_oidc_bad_tokens_are_401(oidc: tuple[Env, _Issuer], bad: str) -> None:
     assert resp.status_code == 401, (bad, resp.text)
 
 
-def test_local_tokens_still_work_with_oidc_configured(oidc: tuple[Env, _Issuer]) -> None:
+def test_local_tokens_still_work_with_oidc_configured(oidc: tuple[Env, OidcProvider]) -> None:
     env, _ = oidc
     resp = env.client.post(TOKEN_URL, data={"username": env.a.emails["admin"],
                                             "password": PASSWORD})
