@@ -282,10 +282,18 @@ def list_users(ctx: Ctx, principal: AdminUser) -> list[UserPublic]:
 
 @users_router.post("", response_model=UserPublic, status_code=201)
 def create_user(body: UserCreate, ctx: Ctx, principal: AdminUser) -> UserPublic:
-    """Create a user of the caller's practice."""
+    """Create a user of the caller's practice.
+
+    Without a password the user signs in only through the organisation's OIDC
+    provider, which must then be configured (``oidc_client_id``).
+    """
+    if body.password is None and ctx.sso is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            "a password is required unless single sign-on is configured")
     user = User(id=uuid.uuid4().hex, practice_id=principal.practice_id, email=body.email,
                 full_name=body.full_name, role=body.role,
-                password_hash=hash_password(body.password), created_at=ctx.clock())
+                password_hash=hash_password(body.password) if body.password else None,
+                created_at=ctx.clock())
     ctx.store.create_user(user)
     return user_public(ctx.store.get_user(user.id))
 

@@ -124,7 +124,8 @@ class UserCreate(_In):
     email: Email
     full_name: Annotated[str, Field(max_length=200)] = ""
     role: HumanRole
-    password: Password
+    #: Omitted: the user signs in only through the OIDC provider (single sign-on must be on).
+    password: Password | None = None
 
 
 class UserUpdate(_In):

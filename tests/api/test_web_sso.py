@@ -207,3 +207,26 @@ def test_unreachable_provider_sends_back_to_the_login_page(
     resp = env.client.get("/login/oidc", follow_redirects=False)
     assert resp.status_code == 303
     assert resp.headers["location"] == "/login?error=sso"
+
+
+NEW_USER = {"email": "new.nurse@a.example.org", "role": "coordinator", "full_name": "New Nurse"}
+
+
+def test_admin_creates_a_single_sign_on_only_user(sso: tuple[Env, OidcProvider]) -> None:
+    env, provider = sso
+    resp = env.client.post("/api/v1/users", json=NEW_USER, headers=env.headers(env.a, "admin"))
+    assert resp.status_code == 201, resp.text
+    assert env.store.get_user(resp.json()["id"]).password_hash is None
+    # no password: every password login is refused
+    for password in ("x", "correct horse battery staple"):
+        assert env.client.post("/api/v1/auth/token", data={
+            "username": NEW_USER["email"], "password": password}).status_code == 401
+    provider.account = NEW_USER["email"]
+    assert sign_in(env).headers["location"] == "/queue"
+    assert env.client.get("/queue").status_code == 200
+
+
+def test_a_password_is_required_without_single_sign_on(env: Env) -> None:
+    resp = env.client.post("/api/v1/users", json=NEW_USER, headers=env.headers(env.a, "admin"))
+    assert resp.status_code == 422
+    assert "single sign-on" in resp.text
