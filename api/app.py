@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -204,6 +205,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         async def handle(request: Request, exc: Exception) -> Response:
             page = not request.url.path.startswith((API_PREFIX, "/static"))
             if page and code == 401:
+                # back to the page asked for after signing in (a GET's own path only)
+                target = request.url.path
+                if request.method == "GET" and target not in ("/", "/login"):
+                    if request.url.query:
+                        target += "?" + request.url.query
+                    return RedirectResponse("/login?" + urlencode({"next": target}),
+                                            status_code=303)
                 return RedirectResponse("/login", status_code=303)
             if page and code in _PAGE_ERRORS and request.headers.get(
                     "x-requested-with") != "fetch":

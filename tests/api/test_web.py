@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -63,7 +64,23 @@ def test_pages_redirect_to_login_without_session(env: Env) -> None:
     for path in ("/queue", f"/escalations/{env.a.escalation}", f"/patients/{env.a.patient}",
                  "/admin/devices"):
         resp = client.get(path, follow_redirects=False)
-        assert resp.status_code == 303 and resp.headers["location"] == "/login"
+        assert resp.status_code == 303
+        assert resp.headers["location"] == "/login?" + urlencode({"next": path})
+    resp = client.get("/", follow_redirects=False)
+    assert resp.headers["location"] == "/login"
+
+
+def test_sign_in_lands_on_the_page_asked_for(env: Env) -> None:
+    """A page link (e.g. from a page notification) survives the sign-in."""
+    client = TestClient(env.app)
+    wanted = f"/patients/{env.a.patient}?days=90"
+    login = client.get(wanted)  # follows the redirect to the sign-in form
+    assert login.url.path == "/login"
+    assert f'name="next" value="{wanted}"' in login.text
+    resp = client.post("/login", data={"email": env.a.emails["coordinator"],
+                                       "password": PASSWORD, "next": wanted,
+                                       "csrf": page_csrf(login.text)}, follow_redirects=False)
+    assert resp.status_code == 303 and resp.headers["location"] == wanted
 
 
 def test_queue_lists_escalation_in_plain_words(env: Env) -> None:

@@ -15,6 +15,7 @@ chromium``).  Without it, or without the ``playwright`` package, the tests skip
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
@@ -82,8 +83,8 @@ class Served:
     tenant: Tenant
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+@contextlib.contextmanager
+def serve(tmp_path: Path, **settings: Any) -> Iterator[Served]:
     """The real app under uvicorn on a free port, in a background thread."""
     import uvicorn
 
@@ -91,9 +92,10 @@ def served(tmp_path: Path) -> Iterator[Served]:
     store.migrate()
     tenant = seed_tenant(store, "a")
     clock = FakeClock()
-    settings = Settings(secret_key=TEST_SECRET, _env_file=None)  # type: ignore[call-arg]
-    app = create_app(settings, store, clock=clock)
     port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = create_app(Settings(secret_key=TEST_SECRET, public_url=url, _env_file=None,  # type: ignore[call-arg]
+                              **settings), store, clock=clock)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                            log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, name="uvicorn-browser-test", daemon=True)
@@ -104,11 +106,18 @@ def served(tmp_path: Path) -> Iterator[Served]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     try:
-        yield Served(f"http://127.0.0.1:{port}", store, clock, tenant)
+        yield Served(url, store, clock, tenant)
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         store.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """The real app (passwords only)."""
+    with serve(tmp_path) as s:
+        yield s
 
 
 @pytest.fixture
@@ -185,7 +194,7 @@ def sign_in(page: Any, served: Served, role: str = "coordinator") -> None:
     from playwright.sync_api import expect
 
     page.goto(served.url + "/queue")
-    expect(page).to_have_url(served.url + "/login")
+    expect(page).to_have_url(served.url + "/login?next=%2Fqueue")
     check_accessibility(page)
     page.get_by_label("E-mail").fill(served.tenant.emails[role])
     page.get_by_label("Password").fill(PASSWORD)
@@ -304,3 +313,36 @@ def test_queue_one_click_acknowledge_and_keyboard(page: Any, served: Served) -> 
     assert focused == f"/escalations/{served.tenant.escalation}"
     check_accessibility(page)
     assert page.console_errors == []
+
+
+def test_single_sign_on_through_the_provider(page: Any, tmp_path: Path) -> None:
+    """The SSO button, the provider's redirect and the way back, in a real browser.
+
+    The provider is addressed as ``localhost`` and Vitalgate as ``127.0.0.1``:
+    two sites, so the pending sign-in cookie (SameSite=Lax) must survive a
+    cross-site redirect back, as it must with a real provider.
+    """
+    from playwright.sync_api import expect
+
+    from api.sso import CALLBACK_PATH
+    from tests.support.oidc_provider import OidcProvider
+
+    provider = OidcProvider(host_name="localhost")
+    try:
+        with serve(tmp_path, oidc_issuer=provider.url, oidc_client_id=provider.client_id,
+                   oidc_client_secret=provider.client_secret) as served:
+            provider.clock = served.clock
+            provider.redirect_uri = served.url + CALLBACK_PATH
+            provider.account = served.tenant.emails["physician"]
+            page.goto(served.url + "/queue")
+            expect(page).to_have_url(served.url + "/login?next=%2Fqueue")
+            check_accessibility(page)
+            page.get_by_role("link", name="Sign in with your organisation's account").click()
+            expect(page).to_have_url(served.url + "/queue")
+            expect(page.locator(".who")).to_have_text(
+                f"{served.tenant.emails['physician']} (physician)")
+            assert provider.token_requests, "the code was never exchanged"
+            shot(page, "sso-queue.png")
+            assert page.console_errors == []
+    finally:
+        provider.close()

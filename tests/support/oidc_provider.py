@@ -36,11 +36,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 
 class OidcProvider:
-    """See the module doc.  ``clock`` stamps the ID tokens (the app's injected clock)."""
+    """See the module doc.  ``clock`` stamps the ID tokens (the app's injected clock);
+    ``redirect_uri`` and ``clock`` may be set after start (once the app's port is known).
+    """
 
     def __init__(self, *, clock: Callable[[], datetime] | None = None,
                  client_id: str = "vitalgate-web", client_secret: str | None = "s3cret",
-                 redirect_uri: str = "") -> None:
+                 redirect_uri: str = "", host_name: str = "127.0.0.1") -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
         jwk.update({"kid": "k1", "use": "sig", "alg": "RS256"})
@@ -102,7 +104,9 @@ class OidcProvider:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        # ``host_name``: how clients address it (``localhost`` is another site than
+        # ``127.0.0.1`` for a browser's SameSite rules); it listens on 127.0.0.1.
+        self.url = f"http://{host_name}:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
