@@ -126,7 +126,13 @@ def _secure_cookie(ctx: AppContext) -> bool:
 
 
 def _safe_next(target: str | None, default: str = "/queue") -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
+    """``target`` when it is a path on this site, else ``default`` (no open redirect).
+
+    Browsers read ``/\\host`` as ``//host``, so backslashes are refused too, and
+    control characters (header splitting) with them.
+    """
+    if (target and target.startswith("/") and not target.startswith("//")
+            and "\\" not in target and target.isprintable()):
         return target
     return default
 

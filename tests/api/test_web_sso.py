@@ -117,10 +117,12 @@ def test_login_page_offers_single_sign_on_only_when_configured(
                           follow_redirects=False).status_code == 404
 
 
-def test_next_page_is_never_another_site(sso: tuple[Env, OidcProvider]) -> None:
+@pytest.mark.parametrize("elsewhere", ["//evil.example/queue", "/\\evil.example/queue",
+                                       "https://evil.example/", "/queue\r\nSet-Cookie: x=1"])
+def test_next_page_is_never_another_site(sso: tuple[Env, OidcProvider], elsewhere: str) -> None:
     env, provider = sso
     provider.account = env.a.emails["coordinator"]
-    assert sign_in(env, next_="//evil.example/queue").headers["location"] == "/queue"
+    assert sign_in(env, next_=elsewhere).headers["location"] == "/queue"
 
 
 def test_state_must_match_the_sign_in_in_progress(sso: tuple[Env, OidcProvider]) -> None:
