@@ -931,19 +931,15 @@ def _on_reading(st: PatientState, r: Reading, now: datetime, out: list[Effect], 
     vals: dict[Metric, float] = {}
     physiologic = special = False
     for m in r.measurements:
-        v = m.value
-        metric = m.metric
+        v, metric, sp = m.value, m.metric, m.special
+        if sp is not None:
+            special = True
         if v is None:
-            sp = m.special
-            special = special or sp is not None
             v = _special_value(metric, sp, flags)
             if v is None:
                 continue
-        else:
-            if m.special is not None:
-                special = True
-            if metric in PHYSIOLOGIC:
-                physiologic = True
+        elif metric in PHYSIOLOGIC:
+            physiologic = True
         vals[metric] = v
     day, new_first = _absorb(st, t, r.id, r.hub_id, contact.timestamp(), flags, vals,
                              physiologic and r.source == _DEVICE, now, out,

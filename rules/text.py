@@ -28,13 +28,10 @@ LABEL: dict[Metric, str] = {
 
 def num(v: float, digits: int = 1) -> str:
     """A number without needless trailing zeros (``92``, ``92.5``, ``-0.3``; never ``-0``)."""
-    r = round(v, digits)
-    if digits == 1:  # the common case, per evidence value: one format, no re-parse of the spec
-        if r == 0:
-            return "0"
-        s = f"{r:.1f}"
-        return s[:-2] if s.endswith(".0") else s
-    return f"{r:.{digits}f}".rstrip("0").rstrip(".") if r != int(r) else f"{int(r)}"
+    s = f"{round(v, digits):.{digits}f}"
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return "0" if s == "-0" else s
 
 
 def lb(kg: float) -> str:
