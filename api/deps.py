@@ -21,7 +21,7 @@ from fastapi.security import OAuth2PasswordBearer
 from api.security import AuthError, ForbiddenError, Principal, Role, TokenService
 from gateway.settings import Settings
 from gateway.store import NotFound
-from gateway.store.api_store import AuditEntry
+from gateway.store.api_store import AuditEntry, User
 
 if TYPE_CHECKING:
     from fastapi.templating import Jinja2Templates
@@ -75,25 +75,30 @@ def client_ip(request: Request) -> str:
 
 def principal_from_token(ctx: AppContext, token: str) -> Principal:
     """Verify ``token`` and resolve the user it names (AuthError/ForbiddenError)."""
-    return principal_from_claims(ctx, ctx.tokens.decode(token))
+    return ctx.tokens.resolve(ctx.tokens.decode(token), *_user_lookups(ctx))
 
 
-def principal_from_claims(ctx: AppContext, claims: dict[str, Any]) -> Principal:
-    """Resolve the user that verified ``claims`` name (AuthError/ForbiddenError)."""
+def user_from_claims(ctx: AppContext, claims: dict[str, Any]) -> User:
+    """The active, non-hub user that verified ``claims`` name (AuthError/ForbiddenError)."""
+    return ctx.tokens.resolve_user(claims, *_user_lookups(ctx))
 
-    def by_id(user_id: str) -> Any:
+
+def _user_lookups(ctx: AppContext) -> tuple[Callable[[str], User], Callable[[str], User]]:
+    """User by id and by e-mail from the store; an unknown one is :class:`AuthError`."""
+
+    def by_id(user_id: str) -> User:
         try:
             return ctx.store.get_user(user_id)
         except NotFound as exc:
             raise AuthError("unknown user") from exc
 
-    def by_email(email: str) -> Any:
+    def by_email(email: str) -> User:
         try:
             return ctx.store.get_user_by_email(email)
         except NotFound as exc:
             raise AuthError("unknown user") from exc
 
-    return ctx.tokens.resolve(claims, by_id, by_email)
+    return by_id, by_email
 
 
 def current_principal(

@@ -47,6 +47,10 @@ LOGIN_WINDOW = timedelta(minutes=5)
 LEEWAY_S = 30
 #: Algorithms accepted from an OIDC issuer (asymmetric only).
 OIDC_ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
+#: PyJWT options of every decode: these claims must be there, and expiry and
+#: issue time are checked against the injected clock (``_check_times``), not PyJWT's.
+_TIMES_CHECKED_BY_US: jwt.types.Options = {"require": ["exp", "iat", "iss"],
+                                            "verify_exp": False, "verify_iat": False}
 
 
 class Role(StrEnum):
@@ -175,11 +179,9 @@ class TokenService:
         try:
             unverified = jwt.decode(token, options={"verify_signature": False})
             issuer = str(unverified.get("iss", "")).rstrip("/")
-            options: jwt.types.Options = {"require": ["exp", "iat", "iss"],
-                                          "verify_exp": False, "verify_iat": False}
             if issuer == LOCAL_ISSUER:
                 claims = jwt.decode(token, self._secret, algorithms=["HS256"],
-                                    issuer=LOCAL_ISSUER, options=options)
+                                    issuer=LOCAL_ISSUER, options=_TIMES_CHECKED_BY_US)
             elif self.oidc_issuer is not None and issuer == self.oidc_issuer:
                 claims = self._decode_oidc(token, unverified, self.oidc_audience)
             else:
@@ -215,8 +217,8 @@ class TokenService:
         key = self._jwks_client().get_signing_key_from_jwt(token).key
         return jwt.decode(token, key, algorithms=OIDC_ALGORITHMS, audience=audience,
                           issuer=unverified.get("iss"),
-                          options={"require": ["exp", "iat", "iss"], "verify_exp": False,
-                                   "verify_iat": False, "verify_aud": audience is not None})
+                          options={**_TIMES_CHECKED_BY_US,
+                                   "verify_aud": audience is not None})
 
     @staticmethod
     def _check_times(claims: dict[str, Any], now: datetime) -> None:
@@ -230,6 +232,14 @@ class TokenService:
     def resolve(self, claims: dict[str, Any], lookup_id: Callable[[str], User],
                 lookup_email: Callable[[str], User]) -> Principal:
         """Map verified claims to a :class:`Principal` via the user table."""
+        user = self.resolve_user(claims, lookup_id, lookup_email)
+        return Principal(user_id=user.id, practice_id=user.practice_id, role=Role(user.role),
+                         email=user.email, token_id=claims.get("jti"))
+
+    @staticmethod
+    def resolve_user(claims: dict[str, Any], lookup_id: Callable[[str], User],
+                     lookup_email: Callable[[str], User]) -> User:
+        """The active, non-hub user that verified ``claims`` name (the authority on role)."""
         if claims["iss"] == LOCAL_ISSUER:
             user = lookup_id(str(claims["sub"]))
         else:
@@ -241,11 +251,9 @@ class TokenService:
             user = lookup_email(str(email).strip().lower())
         if not user.active:
             raise AuthError("account disabled")
-        role = Role(user.role)
-        if role == Role.HUB:
+        if Role(user.role) == Role.HUB:
             raise ForbiddenError("hub credentials are for MQTT only")
-        return Principal(user_id=user.id, practice_id=user.practice_id, role=role,
-                         email=user.email, token_id=claims.get("jti"))
+        return user
 
 
 def csrf_token(secret_key: str, session_id: str) -> str:

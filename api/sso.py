@@ -29,6 +29,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import jwt
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import OAuth2Client
@@ -45,11 +46,7 @@ _PENDING_AUDIENCE = "vitalgate-sso-pending"
 
 
 class SsoError(Exception):
-    """The sign-in cannot complete; ``reason`` is safe to log (no e-mail, no token)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    """The sign-in cannot complete; the message is safe to log (no e-mail, no token)."""
 
 
 class OidcWebLogin:
@@ -121,7 +118,7 @@ class OidcWebLogin:
                                            code=code, code_verifier=str(started["cv"]))
         except OAuth2Error as exc:
             raise SsoError(f"token endpoint refused the code: {exc.error}") from exc
-        except Exception as exc:  # httpx transport errors, bad JSON from the provider
+        except (httpx.HTTPError, ValueError) as exc:  # transport, or not JSON
             raise SsoError(f"token endpoint unreachable or invalid: {type(exc).__name__}") \
                 from exc
         id_token = token.get("id_token")

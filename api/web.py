@@ -25,8 +25,8 @@ from api.deps import (
     Auditor,
     Ctx,
     client_ip,
-    principal_from_claims,
     principal_from_token,
+    user_from_claims,
 )
 from api.routes import device_public, load_callprep, password_login, provision_credentials
 from api.schemas import PathId, has_nul
@@ -217,9 +217,8 @@ def sso_callback(ctx: Ctx, request: Request,
         if error is not None:
             raise SsoError(f"identity provider answered {error!r}")
         claims, next_ = ctx.sso.finish(request.cookies.get(PENDING_COOKIE), state, code)
-        principal = principal_from_claims(ctx, claims)
-        user = ctx.store.get_user(principal.user_id)
-    except (SsoError, AuthError, ForbiddenError, NotFound) as exc:
+        user = user_from_claims(ctx, claims)
+    except (SsoError, AuthError, ForbiddenError) as exc:
         log.warning("single sign-on refused: %s", exc)
         resp: Response = RedirectResponse("/login?error=sso", status_code=303)
     else:
