@@ -15,12 +15,9 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import UTC, date, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -32,6 +29,7 @@ from rules.paging.dispatcher import Dispatcher
 from rules.paging.outbox import install_paging
 from rules.paging.policy import parse_policy
 from rules.paging.wiring import PagingService
+from tests.support.http import LocalServer, QuietHandler
 from tests.support.services import temporary_database
 
 N = int(os.environ.get("BENCH_PAGES", "300"))
@@ -42,7 +40,7 @@ class Receiver:
         self.arrivals: dict[str, float] = {}
         rec = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True
 
@@ -56,12 +54,8 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(b"ok")
 
-            def log_message(self, *a: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server = LocalServer(Handler)
+        self.url = self.server.url
 
 
 def run(url: str, wake: bool) -> list[float]:
@@ -99,7 +93,7 @@ def run(url: str, wake: bool) -> list[float]:
     while len(rec.arrivals) < N and time.monotonic() < deadline:
         time.sleep(0.05)
     service.stop()
-    rec.server.shutdown()
+    rec.server.close()
     store.close()
     return sorted((rec.arrivals[k] - t) * 1000 for k, t in opened.items() if k in rec.arrivals)
 

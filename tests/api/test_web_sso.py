@@ -50,6 +50,12 @@ def sso(tmp_path: Path) -> Iterator[tuple[Env, OidcProvider]]:
     yield from _sso_env(tmp_path, client_secret="s3cret")
 
 
+@pytest.fixture
+def public_sso(tmp_path: Path) -> Iterator[tuple[Env, OidcProvider]]:
+    """The same with a public client (no secret: PKCE alone binds the code)."""
+    yield from _sso_env(tmp_path, client_secret=None)
+
+
 def _start(env: Env, next_: str = "/queue") -> str:
     """Click "sign in with your organisation's account": the provider's URL."""
     resp = env.client.get("/login/oidc", params={"next": next_}, follow_redirects=False)
@@ -95,15 +101,15 @@ def test_sign_in_with_the_provider_opens_a_session(sso: tuple[Env, OidcProvider]
     assert len(req["form"]["code_verifier"]) >= 43
 
 
-def test_public_client_signs_in_with_pkce_alone(tmp_path: Path) -> None:
-    for env, provider in _sso_env(tmp_path, client_secret=None):
-        provider.account = env.a.emails["physician"]
-        resp = sign_in(env)
-        assert resp.headers["location"] == "/queue"
-        assert env.client.get("/queue").status_code == 200
-        (req,) = provider.token_requests
-        assert req["authorization"] is None
-        assert req["form"]["client_id"] == provider.client_id
+def test_public_client_signs_in_with_pkce_alone(public_sso: tuple[Env, OidcProvider]) -> None:
+    env, provider = public_sso
+    provider.account = env.a.emails["physician"]
+    resp = sign_in(env)
+    assert resp.headers["location"] == "/queue"
+    assert env.client.get("/queue").status_code == 200
+    (req,) = provider.token_requests
+    assert req["authorization"] is None
+    assert req["form"]["client_id"] == provider.client_id
 
 
 def test_login_page_offers_single_sign_on_only_when_configured(

@@ -7,13 +7,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from gateway.model import Condition, Enrollment, Patient, Practice, Program
 from gateway.store import Store
+from tests.support.http import LocalServer, QuietHandler
 
 T0 = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 
@@ -59,31 +59,20 @@ class Receiver:
 def receiver() -> Iterator[Receiver]:
     rec = Receiver()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             code = rec.handle(Received(self.path, {k.lower(): v for k, v in
                                                    self.headers.items()}, body))
-            answer = json.dumps({"status": "success" if code < 300 else "error",
-                                 "dedup_key": "x"}).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
+            self.send_json(code, {"status": "success" if code < 300 else "error",
+                                  "dedup_key": "x"})
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    rec.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    server = LocalServer(Handler)
+    rec.url = server.url
     try:
         yield rec
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
 
 
 class Clock:

@@ -24,15 +24,15 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.support.http import LocalServer, QuietHandler
 
 
 class OidcProvider:
@@ -61,54 +61,39 @@ class OidcProvider:
         self._codes: dict[str, dict[str, str]] = {}
         provider = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 path, _, query = self.path.partition("?")
                 if path == "/.well-known/openid-configuration":
-                    self._json(200, provider.discovery())
+                    self.send_json(200, provider.discovery())
                 elif path == "/jwks":
-                    self._json(200, {"keys": [provider.jwk]})
+                    self.send_json(200, {"keys": [provider.jwk]})
                 elif path == "/authorize":
                     self._authorize({k: v[0] for k, v in parse_qs(query).items()})
                 else:
-                    self._json(404, {"error": "not_found"})
+                    self.send_json(404, {"error": "not_found"})
 
             def do_POST(self) -> None:
                 if self.path != "/token":
-                    self._json(404, {"error": "not_found"})
+                    self.send_json(404, {"error": "not_found"})
                     return
                 length = int(self.headers.get("Content-Length", "0"))
                 form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
                 status, body = provider.exchange(form, self.headers.get("Authorization"))
-                self._json(status, body)
+                self.send_json(status, body)
 
             def _authorize(self, q: dict[str, str]) -> None:
                 status, location = provider.authorize(q)
                 if location is None:
-                    self._json(status, {"error": "invalid_request"})
+                    self.send_json(status, {"error": "invalid_request"})
                     return
                 self.send_response(status)
                 self.send_header("Location", location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def _json(self, status: int, body: object) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        # ``host_name``: how clients address it (``localhost`` is another site than
-        # ``127.0.0.1`` for a browser's SameSite rules); it listens on 127.0.0.1.
-        self.url = f"http://{host_name}:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self._server = LocalServer(Handler, host_name=host_name)
+        self.url = self._server.url
 
     def discovery(self) -> dict[str, Any]:
         """The OpenID configuration document."""
@@ -169,8 +154,7 @@ class OidcProvider:
 
     def close(self) -> None:
         """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
+        self._server.close()
 
 
 def follow_to_provider(location: str) -> str:
