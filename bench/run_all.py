@@ -79,6 +79,7 @@ def main() -> int:
     args = ap.parse_args()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     RESULTS.mkdir(exist_ok=True)
+    ran = False
     for name, script, timeout in BENCHMARKS:
         if args.only and name not in args.only:
             continue
@@ -87,6 +88,7 @@ def main() -> int:
             (RESULTS / f"{name}.md").write_text(f"## {name}\n\nnot run: {script} is missing.\n")
             continue
         print(f"== {name}: {script}", file=sys.stderr, flush=True)
+        ran = True
         started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         try:
             res = subprocess.run([sys.executable, str(path)], cwd=ROOT, env=env, text=True,
@@ -102,16 +104,22 @@ def main() -> int:
     # `--only NAME` re-measures one section and keeps the others as measured.
     sections = [(RESULTS / f"{name}.md").read_text() for name, _, _ in BENCHMARKS
                 if (RESULTS / f"{name}.md").exists()]
+    # The machine block describes the latest run that measured something: composing
+    # alone (no benchmark selected) keeps the one recorded then.
+    machine_file = RESULTS / "machine.md"
+    if ran or not machine_file.exists():
+        machine_file.write_text(machine() + "\n")
     header = ("# Benchmarks\n\nProduced by `python3 dev.py bench` (`bench/run_all.py`); every "
               "number below was measured by it (each section says when, on which commit and "
               "kernel; `--only NAME` re-measures one section). Targets come from the issues; a "
               "missed target is stated as missed.\n\nThe machines are shared virtual machines "
               "with the same CPU name whose speed differs from one to the next (the kernel "
-              "build string tells them apart): rules-engine code with the same instruction count "
-              "per reading measured 68,928 readings/s on kernel 6.18.44-fc-v782 (commit "
-              "24bd752) and 114,404 on 6.18.44-fc-v669 (commit 97823a6). Compare "
-              "sections measured on the same kernel.\n\n## Machine of the latest run\n\n"
-              + machine() + "\n")
+              "build string tells them apart). Two earlier runs of this script's rules "
+              "section, on code with the same instruction count per reading, measured 68,928 "
+              "readings/s on kernel 6.18.44-fc-v782 (commit 24bd752; recorded in commit ce6e1a3) "
+              "and 114,404 on 6.18.44-fc-v669 (commit 97823a6; recorded in commit f00c7e1). "
+              "Compare sections measured on the same kernel.\n\n## Machine of the latest run\n\n"
+              + machine_file.read_text())
     Path(args.out).write_text(header + "\n" + "\n".join(sections))
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
