@@ -14,6 +14,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from gateway.settings import SetupError
+
 #: Modules that contribute sub-commands (each has ``register(subparsers)``).
 COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands",
@@ -57,13 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:
-        from ingest.broker import EmbeddedBrokerError
-
-        if isinstance(exc, EmbeddedBrokerError):  # a set-up problem: say it, no traceback
-            print(f"vitalgate: {exc}", file=sys.stderr)
-            return 1
-        raise
+    except SetupError as exc:  # the operator must change something: say it, no traceback
+        print(f"vitalgate: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

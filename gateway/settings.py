@@ -24,6 +24,14 @@ from pydantic_settings import (
 DEV_SECRET = "vitalgate-development-secret-change-me"  # noqa: S105 - refused outside dev mode
 
 
+class SetupError(RuntimeError):
+    """The set-up cannot work as configured (a port taken, an unsafe address...).
+
+    The operator must change something; ``vitalgate`` prints the message in
+    one line and exits 1, without a traceback.
+    """
+
+
 class Settings(BaseSettings):
     """Every tunable of a Vitalgate process."""
 

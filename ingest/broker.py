@@ -24,13 +24,15 @@ import threading
 from concurrent.futures import Future
 from typing import Any
 
+from gateway.settings import SetupError
+
 log = logging.getLogger(__name__)
 
 #: How long start/stop wait for the broker loop before giving up.
 START_TIMEOUT_S = 10.0
 
 
-class EmbeddedBrokerError(RuntimeError):
+class EmbeddedBrokerError(SetupError):
     """The embedded broker could not start (e.g. the port is taken)."""
 
 
