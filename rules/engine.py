@@ -254,15 +254,8 @@ class Series:
         """The values from index ``i`` on (those ``pred`` accepts) as evidence."""
         a, ids = self.cols, self.ids
         n = len(ids)
-        name = str(metric)
-        value, isfinite = text.value, math.isfinite
-        out = []
-        for k in range(i, n):
-            v = a[n + k]
-            if pred is None or pred(v):
-                out.append(EvidenceReading(ids[k], _dt(a[k]), name, v if isfinite(v) else None,
-                                           value(metric, v)))
-        return out
+        return [_evidence(metric, ids[k], a[k], a[n + k]) for k in range(i, n)
+                if pred is None or pred(a[n + k])]
 
     def between(self, lo: float, hi: float) -> list[Entry]:
         """Entries with ``lo <= time <= hi``."""
@@ -990,10 +983,14 @@ def _emit(st: PatientState, rule: Rule, at: float, now: datetime, out: list[Effe
     ))
 
 
-def _ev(metric: Metric, e: Entry) -> EvidenceReading:
-    v = e[2]
-    return EvidenceReading(e[1], _dt(e[0]), str(metric), v if math.isfinite(v) else None,
+def _evidence(metric: Metric, rid: str, t: float, v: float) -> EvidenceReading:
+    """Reading ``rid``'s value ``v`` of ``metric`` measured at ``t``, as evidence."""
+    return EvidenceReading(rid, _dt(t), str(metric), v if math.isfinite(v) else None,
                            text.value(metric, v))
+
+
+def _ev(metric: Metric, e: Entry) -> EvidenceReading:
+    return _evidence(metric, e[1], e[0], e[2])
 
 
 class _Ctx:
